@@ -1,0 +1,3 @@
+from grantline.cli import main
+
+main()

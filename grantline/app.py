@@ -1,0 +1,68 @@
+"""``create_app``: routes, registries, error handlers and lifespan in one place."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+
+from starlette.applications import Starlette
+from starlette.routing import Mount, Route
+from starlette.staticfiles import StaticFiles
+
+from grantline.context import Clock, Context, system_clock
+from grantline.endpoints import authorize, dev, discovery, interaction, par, token
+from grantline.grants import GrantHandler
+from grantline.grants.authorization_code import redeem_code
+from grantline.grants.refresh_token import refresh
+from grantline.instance import Instance, resolve_data_dir
+from grantline.settings import Settings
+from grantline.storage import Store
+from grantline.storage.schema import check_schema, open_store
+from grantline.web.errors import exception_handlers
+from grantline.web.security import SecurityHeaders
+
+__all__ = ["app_from_environment", "create_app"]
+
+_STATIC = Path(__file__).parent / "web" / "static"
+
+
+def create_app(settings: Settings, store: Store, *, clock: Clock = system_clock) -> Starlette:
+    routes = [
+        Route("/.well-known/oauth-authorization-server", discovery.metadata, methods=["GET"]),
+        Route("/jwks", discovery.jwks, methods=["GET"]),
+        Route("/par", par.pushed_authorization_request, methods=["POST"]),
+        Route("/authorize", authorize.authorize, methods=["GET"]),
+        Route("/interaction/{token}", interaction.show_interaction, methods=["GET"]),
+        Route("/interaction/{token}/login", interaction.login, methods=["POST"]),
+        Route("/interaction/{token}/decision", interaction.decide, methods=["POST"]),
+        Route("/token", token.token, methods=["POST"]),
+        Mount("/static", StaticFiles(directory=_STATIC), name="static"),
+    ]
+    if settings.dev_mode:
+        routes.append(Route("/dev/callback", dev.dev_callback, methods=["GET"]))
+    grants: dict[str, GrantHandler] = {
+        "authorization_code": redeem_code,
+        "refresh_token": refresh,
+    }
+
+    @asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        yield
+        await store.close()
+
+    app = Starlette(routes=routes, exception_handlers=exception_handlers(), lifespan=lifespan)
+    app.state.context = Context(settings=settings, store=store, clock=clock)
+    app.state.grants = grants
+    app.add_middleware(SecurityHeaders, hsts=settings.secure_cookies)
+    return app
+
+
+def app_from_environment() -> Starlette:
+    """Factory for ``uvicorn --factory``: the instance named by GRANTLINE_DATA_DIR, and the
+    issuer in GRANTLINE_ISSUER when the config file sets none (``grantline serve`` sets both)."""
+    instance = Instance(resolve_data_dir(None))
+    settings = instance.settings(issuer=os.environ.get("GRANTLINE_SERVE_URL"))
+    check_schema(settings.database_url)
+    return create_app(settings, open_store(settings.database_url))

@@ -1,0 +1,291 @@
+"""``grantline clients``: register clients and change their policy.
+
+Policy changes are written to the database and read on every request, so they take effect on
+the next request, including for request_uris pushed before the change (RFC 9126 7.4).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import secrets
+from typing import Any
+
+import click
+
+from grantline.audit import event
+from grantline.cli._common import data_dir_option, load, run_with_store
+from grantline.context import system_clock
+from grantline.models import AUTH_METHODS, AuthMethod, Client
+from grantline.protocol.redirect_uri import validate_registered_redirect_uri
+from grantline.settings import PAR_LIFETIME_CAP, Settings
+from grantline.storage import Store
+from grantline.tokens.digest import Digester, new_secret
+
+__all__ = ["clients"]
+
+
+def _describe(client: Client) -> dict[str, Any]:
+    return {
+        "client_id": client.client_id,
+        "name": client.name,
+        "token_endpoint_auth_method": client.auth_method,
+        "redirect_uris": list(client.redirect_uris),
+        "scope": " ".join(client.scopes) or None,
+        "require_pushed_authorization_requests": client.require_par,
+        "par_lifetime": client.par_lifetime,
+    }
+
+
+def _check_redirect_uris(uris: tuple[str, ...]) -> tuple[str, ...]:
+    try:
+        return tuple(validate_registered_redirect_uri(u) for u in uris)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc), param_hint="--redirect-uri") from None
+
+
+def _check_scopes(settings: Settings, scope: str | None) -> tuple[str, ...]:
+    if scope is None:
+        return ()
+    names = tuple(s for s in scope.split(" ") if s)
+    unknown = [s for s in names if s not in settings.scopes]
+    if unknown:
+        raise click.BadParameter(
+            f"unknown scope {unknown[0]!r}; known: {' '.join(sorted(settings.scopes))}",
+            param_hint="--scope",
+        )
+    return names
+
+
+_par_lifetime = click.option(
+    "--par-lifetime",
+    type=click.IntRange(1, PAR_LIFETIME_CAP),
+    default=None,
+    help=f"Seconds this client's request_uris live (at most {PAR_LIFETIME_CAP}).",
+)
+_require_par = click.option(
+    "--require-par/--no-require-par",
+    default=None,
+    help="Require pushed authorization requests for this client (default: follow the server).",
+)
+
+
+@click.group()
+def clients() -> None:
+    """Manage registered clients."""
+
+
+@clients.command("add")
+@data_dir_option
+@click.option("--name", required=True)
+@click.option("--redirect-uri", "redirect_uris", multiple=True, required=True)
+@click.option(
+    "--auth-method",
+    type=click.Choice(AUTH_METHODS),
+    default="client_secret_basic",
+    show_default=True,
+)
+@_require_par
+@_par_lifetime
+@click.option("--scope", default=None, help='Scopes the client may request, e.g. "a b".')
+@click.option("--client-id", default=None, help="Choose the client_id (default: random).")
+@click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
+def add(
+    data_dir: str | None,
+    name: str,
+    redirect_uris: tuple[str, ...],
+    auth_method: AuthMethod,
+    require_par: bool | None,
+    par_lifetime: int | None,
+    scope: str | None,
+    client_id: str | None,
+    as_json: bool,
+) -> None:
+    """Register a client; its secret is printed once and stored only as a keyed digest."""
+    _, settings = load(data_dir)
+    now = system_clock()
+    secret = None if auth_method == "none" else new_secret()
+    client = Client(
+        client_id=client_id or secrets.token_urlsafe(16),
+        name=name,
+        auth_method=auth_method,
+        redirect_uris=_check_redirect_uris(redirect_uris),
+        scopes=_check_scopes(settings, scope),
+        require_par=require_par,
+        par_lifetime=par_lifetime,
+        secret_digest=(
+            None
+            if secret is None
+            else Digester(settings.secret_key).digest("client_secret", secret)
+        ),
+        created_at=now,
+        updated_at=now,
+    )
+
+    async def work(store: Store) -> None:
+        async with store.transaction() as tx:
+            await tx.add_client(client)
+            await tx.append(
+                event("client.registered", now, client_id=client.client_id, **_describe(client))
+            )
+
+    try:
+        run_with_store(settings, work)
+    except KeyError:
+        raise click.ClickException(f"client_id {client.client_id!r} is already taken") from None
+    result = {**_describe(client), "client_secret": secret}
+    if as_json:
+        click.echo(json.dumps(result, indent=2))
+        return
+    click.echo(f"client_id:     {client.client_id}")
+    if secret is not None:
+        click.echo(f"client_secret: {secret}")
+        click.echo("The secret is shown only now; Grantline stores only its digest.")
+
+
+@clients.command("list")
+@data_dir_option
+@click.option("--json", "as_json", is_flag=True)
+def list_(data_dir: str | None, as_json: bool) -> None:
+    """List registered clients."""
+    _, settings = load(data_dir)
+
+    async def work(store: Store) -> list[Client]:
+        async with store.reader() as tx:
+            return await tx.list_clients()
+
+    found = run_with_store(settings, work)
+    if as_json:
+        click.echo(json.dumps([_describe(c) for c in found], indent=2))
+        return
+    for c in found:
+        click.echo(f"{c.client_id}\t{c.auth_method}\t{c.name}")
+
+
+def _get(settings: Settings, client_id: str) -> Client:
+    async def work(store: Store) -> Client | None:
+        async with store.reader() as tx:
+            return await tx.get_client(client_id)
+
+    client = run_with_store(settings, work)
+    if client is None:
+        raise click.ClickException(f"no client {client_id!r}")
+    return client
+
+
+@clients.command("show")
+@data_dir_option
+@click.argument("client_id")
+def show(data_dir: str | None, client_id: str) -> None:
+    """Show one client's registration as JSON (never its secret)."""
+    _, settings = load(data_dir)
+    click.echo(json.dumps(_describe(_get(settings, client_id)), indent=2))
+
+
+@clients.command("remove")
+@data_dir_option
+@click.argument("client_id")
+def remove(data_dir: str | None, client_id: str) -> None:
+    """Remove a client; its pending requests, codes and refresh tokens stop working."""
+    _, settings = load(data_dir)
+    now = system_clock()
+
+    async def work(store: Store) -> bool:
+        async with store.transaction() as tx:
+            removed = await tx.remove_client(client_id)
+            if removed:
+                await tx.append(event("client.removed", now, client_id=client_id))
+            return removed
+
+    if not run_with_store(settings, work):
+        raise click.ClickException(f"no client {client_id!r}")
+    click.echo(f"removed {client_id}")
+
+
+@clients.command("rotate-secret")
+@data_dir_option
+@click.argument("client_id")
+def rotate_secret(data_dir: str | None, client_id: str) -> None:
+    """Replace a confidential client's secret; the old one stops working at once."""
+    _, settings = load(data_dir)
+    client = _get(settings, client_id)
+    if client.auth_method == "none":
+        raise click.ClickException(f"{client_id} is a public client and has no secret")
+    secret = new_secret()
+    now = system_clock()
+    updated = dataclasses.replace(
+        client,
+        secret_digest=Digester(settings.secret_key).digest("client_secret", secret),
+        updated_at=now,
+    )
+
+    async def work(store: Store) -> None:
+        async with store.transaction() as tx:
+            await tx.update_client(updated)
+            await tx.append(event("client.secret_rotated", now, client_id=client_id))
+
+    run_with_store(settings, work)
+    click.echo(f"client_secret: {secret}")
+    click.echo("The secret is shown only now; Grantline stores only its digest.")
+
+
+@clients.command("update")
+@data_dir_option
+@click.argument("client_id")
+@click.option("--name", default=None)
+@click.option(
+    "--redirect-uri",
+    "redirect_uris",
+    multiple=True,
+    help="Replace the registered redirect URIs (repeatable).",
+)
+@_require_par
+@click.option("--follow-server-par", is_flag=True, help="Forget the client's own PAR requirement.")
+@_par_lifetime
+@click.option("--scope", default=None, help="Replace the scopes the client may request.")
+def update(
+    data_dir: str | None,
+    client_id: str,
+    name: str | None,
+    redirect_uris: tuple[str, ...],
+    require_par: bool | None,
+    follow_server_par: bool,
+    par_lifetime: int | None,
+    scope: str | None,
+) -> None:
+    """Change a client's policy; it applies from the very next request (RFC 9126 7.4)."""
+    _, settings = load(data_dir)
+    client = _get(settings, client_id)
+    changes: dict[str, Any] = {}
+    if name is not None:
+        changes["name"] = name
+    if redirect_uris:
+        changes["redirect_uris"] = _check_redirect_uris(redirect_uris)
+    if require_par is not None:
+        changes["require_par"] = require_par
+    if follow_server_par:
+        changes["require_par"] = None
+    if par_lifetime is not None:
+        changes["par_lifetime"] = par_lifetime
+    if scope is not None:
+        changes["scopes"] = _check_scopes(settings, scope)
+    if not changes:
+        raise click.UsageError("nothing to change")
+    now = system_clock()
+    updated = dataclasses.replace(client, **changes, updated_at=now)
+
+    async def work(store: Store) -> None:
+        async with store.transaction() as tx:
+            await tx.update_client(updated)
+            await tx.append(
+                event(
+                    "client.updated",
+                    now,
+                    client_id=client_id,
+                    before=_describe(client),
+                    after=_describe(updated),
+                )
+            )
+
+    run_with_store(settings, work)
+    click.echo(json.dumps(_describe(updated), indent=2))

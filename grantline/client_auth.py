@@ -1,0 +1,100 @@
+"""Client authentication at the PAR and token endpoints (RFC 6749 2.3, RFC 9126 2.1).
+
+Methods: ``client_secret_basic``, ``client_secret_post`` and ``none`` (public clients, which
+identify themselves with ``client_id`` only). A client must use the method it registered.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+from collections.abc import Mapping
+from dataclasses import dataclass
+from urllib.parse import unquote_plus
+
+from grantline.errors import InvalidClient, InvalidRequest
+from grantline.models import AuthMethod, Client
+from grantline.storage import ClientStore
+from grantline.tokens.digest import Digester
+
+__all__ = ["AUTH_PARAMS", "PresentedCredentials", "authenticate_client", "present_credentials"]
+
+#: Parameters that carry client credentials; never stored with a request.
+AUTH_PARAMS = frozenset({"client_secret", "client_assertion", "client_assertion_type"})
+_BASIC_CHALLENGE = {"WWW-Authenticate": 'Basic realm="grantline", charset="UTF-8"'}
+# Computed against unknown clients so that a miss costs the same as a wrong secret.
+_DUMMY_DIGEST = "0" * 64
+
+
+@dataclass(frozen=True, slots=True)
+class PresentedCredentials:
+    client_id: str
+    method: AuthMethod
+    secret: str | None
+
+
+def present_credentials(
+    authorization: str | None, params: Mapping[str, str]
+) -> PresentedCredentials:
+    """Work out which client and method a request claims, without checking anything stored."""
+    body_id = params.get("client_id")
+    if "client_assertion" in params or "client_assertion_type" in params:
+        raise InvalidClient("private_key_jwt client authentication is not enabled.")
+    if authorization is not None and authorization[:6].lower() == "basic ":
+        if "client_secret" in params:
+            raise InvalidRequest("Use exactly one client authentication method.")
+        client_id, secret = _decode_basic(authorization[6:].strip())
+        if body_id is not None and body_id != client_id:
+            raise InvalidRequest("client_id does not match the authenticated client.")
+        return PresentedCredentials(client_id, "client_secret_basic", secret)
+    if authorization is not None:
+        raise InvalidClient("Unsupported Authorization scheme.", headers=_BASIC_CHALLENGE)
+    if body_id is None:
+        raise InvalidClient("Client authentication is required.", headers=_BASIC_CHALLENGE)
+    if "client_secret" in params:
+        return PresentedCredentials(body_id, "client_secret_post", params["client_secret"])
+    return PresentedCredentials(body_id, "none", None)
+
+
+def _decode_basic(encoded: str) -> tuple[str, str]:
+    """RFC 6749 2.3.1: id and secret are form-urlencoded, joined by ':', then base64."""
+    try:
+        decoded = base64.b64decode(encoded, validate=True).decode("utf-8")
+    except (binascii.Error, UnicodeDecodeError):
+        raise InvalidClient("Malformed Basic credentials.", headers=_BASIC_CHALLENGE) from None
+    raw_id, sep, raw_secret = decoded.partition(":")
+    if not sep or not raw_id:
+        raise InvalidClient("Malformed Basic credentials.", headers=_BASIC_CHALLENGE)
+    return unquote_plus(raw_id), unquote_plus(raw_secret)
+
+
+async def authenticate_client(
+    clients: ClientStore,
+    digester: Digester,
+    authorization: str | None,
+    params: Mapping[str, str],
+) -> Client:
+    """The authenticated client, or ``invalid_client`` (401).
+
+    The challenge header goes with every 401 where Basic was used or could have been
+    (RFC 6749 5.2).
+    """
+    presented = present_credentials(authorization, params)
+    headers = _BASIC_CHALLENGE if presented.method == "client_secret_basic" else {}
+    client = await clients.get_client(presented.client_id)
+    if presented.secret is not None:
+        stored = client.secret_digest if client is not None else None
+        valid = digester.matches("client_secret", presented.secret, stored or _DUMMY_DIGEST)
+    else:
+        valid = True
+    if client is None:
+        raise InvalidClient("Unknown client.", headers=headers, detail="unknown client_id")
+    if client.auth_method != presented.method:
+        raise InvalidClient(
+            f"This client must authenticate with {client.auth_method}.",
+            headers=headers,
+            detail=f"used {presented.method}",
+        )
+    if not valid or (presented.secret is not None and client.secret_digest is None):
+        raise InvalidClient("Client authentication failed.", headers=headers, detail="bad secret")
+    return client

@@ -1,0 +1,30 @@
+"""What every endpoint needs, built once in ``create_app``."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from grantline.settings import Settings
+from grantline.storage import Store
+from grantline.tokens.digest import Digester
+
+__all__ = ["Clock", "Context", "system_clock"]
+
+Clock = Callable[[], int]
+
+
+def system_clock() -> int:
+    return int(time.time())
+
+
+@dataclass(frozen=True)
+class Context:
+    settings: Settings
+    store: Store
+    clock: Clock = system_clock
+    digester: Digester = field(init=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "digester", Digester(self.settings.secret_key))

@@ -1,0 +1,36 @@
+"""The token endpoint (RFC 6749 section 3.2): authenticate, dispatch on grant_type."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+from starlette.requests import Request
+from starlette.responses import Response
+
+from grantline.endpoints._common import authenticate, context_of
+from grantline.errors import InvalidRequest, UnsupportedGrantType
+from grantline.grants import GrantHandler
+from grantline.web.forms import read_form
+from grantline.web.responses import json_response
+
+__all__ = ["token"]
+
+
+async def token(request: Request) -> Response:
+    """POST /token."""
+    ctx = context_of(request)
+    params = await read_form(request, ctx.settings.max_body_bytes)
+    client = await authenticate(ctx, request, params)
+    handler = _grant_handler(request.app.state.grants, params)
+    body = await handler(ctx, client, params)
+    return json_response(body)
+
+
+def _grant_handler(grants: Mapping[str, GrantHandler], params: Mapping[str, str]) -> GrantHandler:
+    grant_type = params.get("grant_type")
+    if grant_type is None:
+        raise InvalidRequest("grant_type is required.")
+    handler = grants.get(grant_type)
+    if handler is None:
+        raise UnsupportedGrantType(f"grant_type {grant_type!r} is not supported.")
+    return handler

@@ -1,0 +1,162 @@
+"""The protocol error family: one class per RFC error code.
+
+Every refusal Grantline makes is one of these. The class fixes the wire-level ``error`` code and
+HTTP status; ``description`` is the human sentence that goes on the wire; ``detail`` is for logs
+and the audit trail and never reaches the client.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import ClassVar
+
+__all__ = [
+    "AccessDenied",
+    "InvalidClient",
+    "InvalidGrant",
+    "InvalidRequest",
+    "InvalidRequestUri",
+    "InvalidScope",
+    "OAuthError",
+    "PageOnlyInvalidRequest",
+    "RequestNotSupported",
+    "ServerError",
+    "TemporarilyUnavailable",
+    "UnauthorizedClient",
+    "UnsupportedGrantType",
+    "UnsupportedResponseType",
+]
+
+
+class OAuthError(Exception):
+    """Base of every protocol error; subclasses pin ``error`` and ``status_code``."""
+
+    error: ClassVar[str] = "invalid_request"
+    status_code: ClassVar[int] = 400
+    default_description: ClassVar[str] = "The request is invalid."
+    #: Whether the authorization endpoint may report this error by redirecting to a
+    #: redirect_uri it has already validated (RFC 6749 section 4.1.2.1).
+    redirectable: ClassVar[bool] = True
+
+    def __init__(
+        self,
+        description: str | None = None,
+        *,
+        detail: str | None = None,
+        status_code: int | None = None,
+        headers: Mapping[str, str] | None = None,
+    ) -> None:
+        self.description = description or self.default_description
+        self.detail = detail or self.description
+        self.http_status = status_code or self.status_code
+        self.headers: dict[str, str] = dict(headers or {})
+        super().__init__(self.description)
+
+    def body(self) -> dict[str, str]:
+        """The RFC 6749 section 5.2 error object."""
+        return {"error": self.error, "error_description": self.description}
+
+
+class InvalidRequest(OAuthError):
+    """RFC 6749 5.2: "The request is missing a required parameter, includes an unsupported
+    parameter value (other than grant type), repeats a parameter, ... or is otherwise malformed."
+    """
+
+
+class InvalidClient(OAuthError):
+    """RFC 6749 5.2: "Client authentication failed (e.g., unknown client, no client
+    authentication included, or unsupported authentication method)." """
+
+    error = "invalid_client"
+    status_code = 401
+    default_description = "Client authentication failed."
+    redirectable = False
+
+
+class InvalidGrant(OAuthError):
+    """RFC 6749 5.2: "The provided authorization grant ... or refresh token is invalid, expired,
+    revoked, does not match the redirection URI used in the authorization request, or was issued
+    to another client." """
+
+    error = "invalid_grant"
+    default_description = "The grant is invalid, expired, revoked or was issued to another client."
+
+
+class UnauthorizedClient(OAuthError):
+    """RFC 6749 5.2: "The authenticated client is not authorized to use this authorization grant
+    type." """
+
+    error = "unauthorized_client"
+    default_description = "The client is not authorized to use this grant type."
+
+
+class UnsupportedGrantType(OAuthError):
+    """RFC 6749 5.2: "The authorization grant type is not supported by the authorization
+    server." """
+
+    error = "unsupported_grant_type"
+    default_description = "The grant type is not supported."
+
+
+class InvalidScope(OAuthError):
+    """RFC 6749 4.1.2.1: "The requested scope is invalid, unknown, or malformed." """
+
+    error = "invalid_scope"
+    default_description = "The requested scope is invalid, unknown, or not allowed."
+
+
+class UnsupportedResponseType(OAuthError):
+    """RFC 6749 4.1.2.1: "The authorization server does not support obtaining an authorization
+    code using this method." """
+
+    error = "unsupported_response_type"
+    default_description = "Only response_type=code is supported."
+
+
+class AccessDenied(OAuthError):
+    """RFC 6749 4.1.2.1: "The resource owner or authorization server denied the request." """
+
+    error = "access_denied"
+    status_code = 403
+    default_description = "The resource owner denied the request."
+
+
+class InvalidRequestUri(OAuthError):
+    """RFC 9101 6.3 / RFC 9126 4: the ``request_uri`` is unknown, expired, already used or
+    was pushed by another client. Never redirected: the stored redirect_uri may belong to a
+    different client than the one in the browser."""
+
+    error = "invalid_request_uri"
+    default_description = "The request_uri is unknown, expired, already used or not yours."
+    redirectable = False
+
+
+class RequestNotSupported(OAuthError):
+    """RFC 9101 6.3: "The OP does not support use of the request parameter." """
+
+    error = "request_not_supported"
+    default_description = "The request parameter is not supported."
+
+
+class ServerError(OAuthError):
+    """RFC 6749 4.1.2.1: "The authorization server encountered an unexpected condition." """
+
+    error = "server_error"
+    status_code = 500
+    default_description = "The server encountered an unexpected condition."
+
+
+class TemporarilyUnavailable(OAuthError):
+    """RFC 6749 4.1.2.1: "The authorization server is currently unable to handle the request due
+    to a temporary overloading or maintenance of the server." """
+
+    error = "temporarily_unavailable"
+    status_code = 503
+    default_description = "The server is temporarily unable to handle the request."
+
+
+class PageOnlyInvalidRequest(InvalidRequest):
+    """An ``invalid_request`` that must be shown to the person, never redirected: the client or
+    its redirect_uri could not be trusted (RFC 6749 4.1.2.1, RFC 9700 4.11)."""
+
+    redirectable = False

@@ -1,0 +1,132 @@
+"""The authorization code grant (RFC 6749 4.1.3, RFC 7636 4.6, RFC 9700 4.5)."""
+
+from __future__ import annotations
+
+import secrets
+from collections.abc import Mapping
+from typing import Any
+
+from grantline.audit import event
+from grantline.context import Context
+from grantline.errors import InvalidGrant, InvalidRequest, OAuthError
+from grantline.grants._tokens import mint_tokens
+from grantline.models import AuthorizationCode, Client, Grant, StoredRequest
+from grantline.protocol import pkce
+from grantline.storage import Transaction
+from grantline.tokens.digest import new_secret
+
+__all__ = ["issue_code", "redeem_code"]
+
+
+async def issue_code(
+    ctx: Context, tx: Transaction, stored: StoredRequest, user_id: str, now: int
+) -> str:
+    """Create the grant and its code inside the decision's transaction; returns the code."""
+    req = stored.request
+    grant = Grant(
+        grant_id=secrets.token_hex(16),
+        client_id=stored.client_id,
+        user_id=user_id,
+        scopes=req.scopes,
+        request_id=stored.request_id,
+        created_at=now,
+    )
+    code = new_secret()
+    record = AuthorizationCode(
+        code_digest=ctx.digester.digest("code", code),
+        grant_id=grant.grant_id,
+        client_id=stored.client_id,
+        redirect_uri=req.redirect_uri,
+        code_challenge=req.code_challenge,
+        code_challenge_method=req.code_challenge_method,
+        created_at=now,
+        expires_at=now + ctx.settings.code_lifetime,
+    )
+    await tx.add_grant(grant)
+    await tx.add_code(record)
+    await tx.append(
+        event(
+            "code.issued",
+            now,
+            client_id=stored.client_id,
+            user_id=user_id,
+            request_id=stored.request_id,
+            grant_id=grant.grant_id,
+            scopes=list(req.scopes),
+            expires_at=record.expires_at,
+        )
+    )
+    return code
+
+
+async def redeem_code(ctx: Context, client: Client, params: Mapping[str, str]) -> dict[str, Any]:
+    """grant_type=authorization_code."""
+    code = params.get("code")
+    if code is None:
+        raise InvalidRequest("code is required.")
+    digest = ctx.digester.digest("code", code)
+    now = ctx.clock()
+    async with ctx.store.transaction() as tx:
+        # Refusals that change state (a burnt code, a revoked grant) are returned, not raised,
+        # so that the transaction commits them with their audit events.
+        outcome = await _redeem(ctx, tx, client, params, digest, now)
+    if isinstance(outcome, OAuthError):
+        raise outcome
+    return outcome
+
+
+async def _redeem(
+    ctx: Context,
+    tx: Transaction,
+    client: Client,
+    params: Mapping[str, str],
+    digest: str,
+    now: int,
+) -> dict[str, Any] | OAuthError:
+    record = await tx.get_code(digest)
+    # The client binding is checked before consuming: another client cannot burn this code.
+    if record is None or record.client_id != client.client_id:
+        return InvalidGrant("The authorization code is invalid.")
+    if not await tx.consume_code(digest, client.client_id, now):
+        # RFC 6749 4.1.2: "If an authorization code is used more than once, the authorization
+        # server MUST deny the request and SHOULD revoke ... all tokens previously issued".
+        revoked = await tx.revoke_grant(record.grant_id, now)
+        await tx.append(
+            event(
+                "code.replayed",
+                now,
+                client_id=client.client_id,
+                grant_id=record.grant_id,
+                grant_revoked=revoked,
+            )
+        )
+        return InvalidGrant("The authorization code was already used.")
+    if now >= record.expires_at:
+        return InvalidGrant("The authorization code has expired.")
+    redirect_uri = params.get("redirect_uri")
+    if redirect_uri is not None and redirect_uri != record.redirect_uri:
+        return InvalidGrant("redirect_uri does not match the authorization request.")
+    try:
+        pkce.verify(params.get("code_verifier"), record.code_challenge)
+    except OAuthError as exc:
+        return exc
+    grant = await tx.get_grant(record.grant_id)
+    if grant is None or grant.revoked_at is not None:
+        return InvalidGrant("The grant was revoked.")
+    body, access_digest, refresh_digest = await mint_tokens(ctx, tx, grant, grant.scopes, now)
+    await tx.append(
+        event(
+            "token.issued",
+            now,
+            client_id=client.client_id,
+            user_id=grant.user_id,
+            request_id=grant.request_id,
+            grant_id=grant.grant_id,
+            scopes=list(grant.scopes),
+            access_token_id=access_digest[:32],
+            refresh_token_id=refresh_digest[:32],
+            token_type="Bearer",
+            expires_in=body["expires_in"],
+        )
+    )
+    return body

@@ -1,0 +1,206 @@
+"""The records Grantline keeps. Plain data: no I/O, shared by protocol rules and storage.
+
+Times are integer seconds since the epoch. Every single-use record carries ``expires_at`` and
+``consumed_at`` so that lifetime and single use are properties of the record.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+__all__ = [
+    "AUTH_METHODS",
+    "AuditEvent",
+    "AuthMethod",
+    "AuthorizationCode",
+    "AuthorizationRequest",
+    "Client",
+    "Grant",
+    "Interaction",
+    "Session",
+    "StoredRequest",
+    "Token",
+    "User",
+]
+
+AuthMethod = Literal["client_secret_basic", "client_secret_post", "none"]
+AUTH_METHODS: tuple[AuthMethod, ...] = ("client_secret_basic", "client_secret_post", "none")
+
+
+@dataclass(frozen=True, slots=True)
+class Client:
+    """A registered client and its policy (RFC 7591 client metadata names where they exist)."""
+
+    client_id: str
+    name: str
+    auth_method: AuthMethod
+    redirect_uris: tuple[str, ...]
+    #: Scopes this client may request; empty means every scope the server knows.
+    scopes: tuple[str, ...] = ()
+    #: RFC 9126 section 6 ``require_pushed_authorization_requests``; None follows the server.
+    require_par: bool | None = None
+    #: Lifetime of this client's pushed requests; None follows the server.
+    par_lifetime: int | None = None
+    secret_digest: str | None = None
+    created_at: int = 0
+    updated_at: int = 0
+
+    @property
+    def is_public(self) -> bool:
+        return self.auth_method == "none"
+
+
+@dataclass(frozen=True, slots=True)
+class User:
+    user_id: str
+    username: str
+    password_hash: str
+    created_at: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class AuthorizationRequest:
+    """A validated authorization request (RFC 6749 4.1.1 + RFC 7636 4.3)."""
+
+    client_id: str
+    redirect_uri: str
+    scopes: tuple[str, ...]
+    code_challenge: str
+    code_challenge_method: str
+    state: str | None = None
+    response_type: str = "code"
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "client_id": self.client_id,
+            "redirect_uri": self.redirect_uri,
+            "scopes": list(self.scopes),
+            "code_challenge": self.code_challenge,
+            "code_challenge_method": self.code_challenge_method,
+            "state": self.state,
+            "response_type": self.response_type,
+        }
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> AuthorizationRequest:
+        return cls(
+            client_id=data["client_id"],
+            redirect_uri=data["redirect_uri"],
+            scopes=tuple(data["scopes"]),
+            code_challenge=data["code_challenge"],
+            code_challenge_method=data["code_challenge_method"],
+            state=data.get("state"),
+            response_type=data.get("response_type", "code"),
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class StoredRequest:
+    """An authorization request kept server-side: pushed (RFC 9126) or, where the policy allows
+    plain requests, received on the front channel.
+
+    ``request_id`` is the keyed digest of the request_uri's random part, never the reference.
+    """
+
+    request_id: str
+    client_id: str
+    request: AuthorizationRequest
+    #: The parameters exactly as pushed, to detect front-channel substitution.
+    raw_params: dict[str, str]
+    pushed: bool
+    created_at: int
+    expires_at: int
+    first_presented_at: int | None = None
+    consumed_at: int | None = None
+
+    def is_presentable(self, now: int) -> bool:
+        """Usable at the authorization endpoint: not consumed, not expired (RFC 9126 7.1)."""
+        return self.consumed_at is None and now < self.expires_at
+
+
+@dataclass(frozen=True, slots=True)
+class Interaction:
+    """One person's pass through login and consent for one stored request.
+
+    Bound to the browser that started it; lives ``interaction_lifetime`` seconds from the first
+    presentation, independently of the pushed request's short lifetime.
+    """
+
+    interaction_id: str
+    request_id: str
+    client_id: str
+    browser_digest: str
+    created_at: int
+    expires_at: int
+    user_id: str | None = None
+    consent_digest: str | None = None
+    completed_at: int | None = None
+
+    def is_open(self, now: int) -> bool:
+        return self.completed_at is None and now < self.expires_at
+
+
+@dataclass(frozen=True, slots=True)
+class Session:
+    session_id: str
+    user_id: str
+    created_at: int
+    expires_at: int
+
+
+@dataclass(frozen=True, slots=True)
+class Grant:
+    """What a person approved for one client; codes and tokens hang off it."""
+
+    grant_id: str
+    client_id: str
+    user_id: str
+    scopes: tuple[str, ...]
+    request_id: str
+    created_at: int
+    revoked_at: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class AuthorizationCode:
+    code_digest: str
+    grant_id: str
+    client_id: str
+    redirect_uri: str
+    code_challenge: str
+    code_challenge_method: str
+    created_at: int
+    expires_at: int
+    consumed_at: int | None = None
+
+
+TokenKind = Literal["access_token", "refresh_token"]
+
+
+@dataclass(frozen=True, slots=True)
+class Token:
+    token_digest: str
+    kind: TokenKind
+    grant_id: str
+    client_id: str
+    scopes: tuple[str, ...]
+    created_at: int
+    expires_at: int
+    #: For refresh tokens: set when rotated; presenting it again is reuse (RFC 9700 4.14.2).
+    consumed_at: int | None = None
+    revoked_at: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class AuditEvent:
+    """One entry of the audit trail; ``type`` is one of ``grantline.audit.events.EVENT_TYPES``."""
+
+    type: str
+    at: int
+    client_id: str | None = None
+    user_id: str | None = None
+    request_id: str | None = None
+    grant_id: str | None = None
+    data: dict[str, Any] = field(default_factory=dict)
+    seq: int | None = None

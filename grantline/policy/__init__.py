@@ -1,0 +1,1 @@
+"""Decisions about valid requests: what this deployment allows, beyond protocol validity."""

@@ -1,0 +1,1 @@
+"""Pure protocol rules: parsed values in, parsed values or ``OAuthError`` out, no I/O."""

@@ -1,0 +1,31 @@
+"""Authorization server metadata (RFC 8414), derived from settings and never written by hand."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from grantline.models import AUTH_METHODS
+from grantline.protocol.pkce import SUPPORTED_METHODS
+from grantline.settings import Settings
+
+__all__ = ["server_metadata"]
+
+
+def server_metadata(settings: Settings) -> dict[str, Any]:
+    """The document served at ``/.well-known/oauth-authorization-server``."""
+    return {
+        "issuer": settings.issuer,
+        "authorization_endpoint": settings.endpoint("/authorize"),
+        "token_endpoint": settings.endpoint("/token"),
+        "pushed_authorization_request_endpoint": settings.endpoint("/par"),
+        "require_pushed_authorization_requests": settings.require_pushed_authorization_requests,
+        "jwks_uri": settings.endpoint("/jwks"),
+        "scopes_supported": sorted(settings.scopes),
+        "response_types_supported": ["code"],
+        "response_modes_supported": ["query"],
+        "grant_types_supported": ["authorization_code", "refresh_token"],
+        "token_endpoint_auth_methods_supported": list(AUTH_METHODS),
+        "code_challenge_methods_supported": list(SUPPORTED_METHODS),
+        "authorization_response_iss_parameter_supported": True,
+        "request_parameter_supported": False,
+    }

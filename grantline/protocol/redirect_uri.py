@@ -1,0 +1,45 @@
+"""Redirect URI rules: exact matching against registered values (RFC 9700 section 4.1.3)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from urllib.parse import urlsplit
+
+from grantline.errors import PageOnlyInvalidRequest
+
+__all__ = ["resolve_redirect_uri", "validate_registered_redirect_uri"]
+
+
+def resolve_redirect_uri(requested: str | None, registered: Sequence[str]) -> str:
+    """The redirect_uri this request will use.
+
+    RFC 9700 4.1.1: "authorization servers MUST utilize exact string matching"; RFC 6749 3.1.2.3
+    lets the parameter be omitted only when exactly one URI is registered. Errors here are never
+    redirected (RFC 6749 4.1.2.1).
+    """
+    if requested is None:
+        if len(registered) == 1:
+            return registered[0]
+        raise PageOnlyInvalidRequest("redirect_uri is required for this client.")
+    if requested not in registered:
+        raise PageOnlyInvalidRequest("redirect_uri is not registered for this client.")
+    return requested
+
+
+def validate_registered_redirect_uri(uri: str) -> str:
+    """Check a redirect URI at registration (RFC 6749 3.1.2, RFC 9700 4.1.3, 2.6).
+
+    Absolute, no fragment; ``http`` only for loopback; custom schemes allowed for native apps.
+    """
+    parts = urlsplit(uri)
+    if not parts.scheme or not (parts.netloc or parts.path):
+        raise ValueError(f"redirect URI {uri!r} is not absolute")
+    if parts.fragment or "#" in uri:
+        raise ValueError(f"redirect URI {uri!r} must not contain a fragment")
+    if parts.scheme == "http":
+        host = parts.hostname or ""
+        if host not in ("127.0.0.1", "::1", "localhost"):
+            raise ValueError(f"redirect URI {uri!r} must use https unless it is loopback")
+    if parts.scheme in ("javascript", "data", "vbscript", "file"):
+        raise ValueError(f"redirect URI scheme {parts.scheme!r} is not allowed")
+    return uri

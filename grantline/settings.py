@@ -1,0 +1,87 @@
+"""Every server option, typed, with its default and the RFC it comes from.
+
+The instance's ``grantline.toml`` overrides these; discovery metadata is derived from them
+(``grantline.protocol.metadata``), never written by hand.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from urllib.parse import urlsplit
+
+__all__ = ["PAR_LIFETIME_CAP", "Settings", "is_loopback_host"]
+
+#: RFC 9126 section 2.2 leaves the lifetime to the server; a pushed request that lives for
+#: minutes is a stale authority waiting to be used, so no configuration may exceed this.
+PAR_LIFETIME_CAP = 600
+
+#: RFC 9700 4.2.1 asks for short-lived codes; 60 s is the OAuth 2.1 recommendation.
+CODE_LIFETIME_CAP = 60
+
+DEFAULT_SCOPES: dict[str, str] = {
+    "inbox.read": "Read messages in your inbox",
+    "invoices.pay": "Pay invoices on your behalf",
+    "deployments.write": "Deploy services on your behalf",
+}
+
+
+@dataclass(frozen=True, slots=True)
+class Settings:
+    """Server-wide configuration. Per-client policy lives in client metadata."""
+
+    #: RFC 8414 section 2 ``issuer``; also the ``iss`` of RFC 9207 authorization responses.
+    issuer: str
+    #: SQLAlchemy-style URL of the database; ``sqlite:///`` paths are relative to the data dir.
+    database_url: str
+    #: Key for the keyed digests of stored bearer secrets and for CSRF tokens. Shared by every
+    #: node of a deployment; changing it invalidates every stored secret.
+    secret_key: bytes
+    #: RFC 9126 section 5 ``require_pushed_authorization_requests``: when true, the
+    #: authorization endpoint accepts only request_uri values from the PAR endpoint.
+    require_pushed_authorization_requests: bool = True
+    #: RFC 9126 section 2.2 ``expires_in`` of a pushed request unless the client overrides it.
+    par_lifetime: int = 60
+    #: Seconds a person has, after first presenting a request_uri, to sign in and decide.
+    interaction_lifetime: int = 600
+    #: RFC 6749 4.1.2: "A maximum authorization code lifetime of 10 minutes is RECOMMENDED";
+    #: RFC 9700 and OAuth 2.1 want far less. Capped at CODE_LIFETIME_CAP.
+    code_lifetime: int = 60
+    access_token_lifetime: int = 600
+    refresh_token_lifetime: int = 14 * 24 * 3600
+    session_lifetime: int = 12 * 3600
+    #: Scopes this server knows, with the sentence the consent page shows for each.
+    scopes: dict[str, str] = field(default_factory=lambda: dict(DEFAULT_SCOPES))
+    #: Upper bounds for request bodies (RFC 9126 2.3 answers 413 above them) and query strings.
+    max_body_bytes: int = 64 * 1024
+    max_query_bytes: int = 8 * 1024
+    #: Enables /dev/callback, a page that shows the code to a person trying the server by hand.
+    dev_mode: bool = False
+
+    def __post_init__(self) -> None:
+        if not 1 <= self.par_lifetime <= PAR_LIFETIME_CAP:
+            raise ValueError(f"par_lifetime must be between 1 and {PAR_LIFETIME_CAP} seconds")
+        if not 1 <= self.code_lifetime <= CODE_LIFETIME_CAP:
+            raise ValueError(f"code_lifetime must be between 1 and {CODE_LIFETIME_CAP} seconds")
+        if len(self.secret_key) < 32:
+            raise ValueError("secret_key must be at least 32 bytes")
+        parts = urlsplit(self.issuer)
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            raise ValueError("issuer must be an absolute http(s) URL")
+        if parts.query or parts.fragment:
+            raise ValueError("issuer must not have a query or fragment (RFC 8414 section 2)")
+        if parts.scheme == "http" and not is_loopback_host(parts.hostname):
+            raise ValueError("issuer must use https outside loopback development (RFC 8414 2)")
+
+    @property
+    def secure_cookies(self) -> bool:
+        """Cookies get ``Secure`` whenever the issuer is served over HTTPS."""
+        return self.issuer.startswith("https://")
+
+    def endpoint(self, path: str) -> str:
+        """Absolute URL of one of this server's endpoints."""
+        return self.issuer.rstrip("/") + path
+
+
+def is_loopback_host(host: str) -> bool:
+    """True for the host names and addresses of the local machine."""
+    return host in ("localhost", "::1") or host.startswith("127.")

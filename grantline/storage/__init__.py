@@ -1,0 +1,183 @@
+"""Storage: narrow protocols, one SQL implementation (``grantline.storage.sql``).
+
+Every mutating method runs inside a ``Transaction`` obtained from ``Store.transaction()``; the
+audit event that records a change is appended through the same transaction, so both commit or
+neither does. Single-use records are consumed with one conditional statement whose result says
+whether this caller won.
+"""
+
+from __future__ import annotations
+
+from contextlib import AbstractAsyncContextManager
+from typing import Protocol
+
+from grantline.models import (
+    AuditEvent,
+    AuthorizationCode,
+    Client,
+    Grant,
+    Interaction,
+    Session,
+    StoredRequest,
+    Token,
+    User,
+)
+
+__all__ = [
+    "AuditLog",
+    "ClientStore",
+    "CodeStore",
+    "GrantStore",
+    "InteractionStore",
+    "RequestStore",
+    "SessionStore",
+    "SigningKeyStore",
+    "Store",
+    "TokenStore",
+    "Transaction",
+    "UserStore",
+]
+
+
+class ClientStore(Protocol):
+    async def get_client(self, client_id: str) -> Client | None:
+        """The client, or None when unknown or removed."""
+
+    async def list_clients(self) -> list[Client]: ...
+
+    async def add_client(self, client: Client) -> None:
+        """Raises ``KeyError`` when the client_id is taken."""
+
+    async def update_client(self, client: Client) -> None:
+        """Replaces the client's policy; it applies from the next request (RFC 9126 7.4)."""
+
+    async def remove_client(self, client_id: str) -> bool:
+        """True when a client was removed."""
+
+
+class UserStore(Protocol):
+    async def get_user(self, user_id: str) -> User | None: ...
+
+    async def get_user_by_username(self, username: str) -> User | None: ...
+
+    async def list_users(self) -> list[User]: ...
+
+    async def add_user(self, user: User) -> None:
+        """Raises ``KeyError`` when the username is taken."""
+
+    async def remove_user(self, username: str) -> User | None:
+        """The removed user, or None; also ends the user's sessions."""
+
+
+class RequestStore(Protocol):
+    async def add_request(self, request: StoredRequest) -> None: ...
+
+    async def get_request(self, request_id: str) -> StoredRequest | None:
+        """The stored request whatever its state; callers check ``is_presentable``."""
+
+    async def mark_presented(self, request_id: str, now: int) -> None:
+        """Records the first presentation at the authorization endpoint (kept if already set)."""
+
+    async def consume_request(self, request_id: str, client_id: str, now: int) -> bool:
+        """Marks the request used. True only for the one caller that consumed it, and only if
+        it belongs to ``client_id``; a consumed or foreign request returns False."""
+
+
+class InteractionStore(Protocol):
+    async def add_interaction(self, interaction: Interaction) -> None: ...
+
+    async def get_interaction(self, interaction_id: str) -> Interaction | None:
+        """The interaction whatever its state; callers check ``is_open``."""
+
+    async def set_interaction_user(self, interaction_id: str, user_id: str) -> None: ...
+
+    async def set_consent_shown(self, interaction_id: str, consent_digest: str) -> None: ...
+
+    async def complete_interaction(self, interaction_id: str, now: int) -> bool:
+        """True for the one caller that completed an open, unexpired interaction."""
+
+
+class SessionStore(Protocol):
+    async def add_session(self, session: Session) -> None: ...
+
+    async def get_session(self, session_id: str, now: int) -> Session | None:
+        """The session, or None when unknown or expired."""
+
+    async def remove_session(self, session_id: str) -> None: ...
+
+
+class GrantStore(Protocol):
+    async def add_grant(self, grant: Grant) -> None: ...
+
+    async def get_grant(self, grant_id: str) -> Grant | None: ...
+
+    async def revoke_grant(self, grant_id: str, now: int) -> bool:
+        """Revokes the grant and every token issued under it; True if it was not revoked."""
+
+
+class CodeStore(Protocol):
+    async def add_code(self, code: AuthorizationCode) -> None: ...
+
+    async def get_code(self, code_digest: str) -> AuthorizationCode | None: ...
+
+    async def consume_code(self, code_digest: str, client_id: str, now: int) -> bool:
+        """True for the one caller that consumed an unused code issued to ``client_id``."""
+
+
+class TokenStore(Protocol):
+    async def add_token(self, token: Token) -> None: ...
+
+    async def get_token(self, token_digest: str) -> Token | None: ...
+
+    async def consume_token(self, token_digest: str, client_id: str, now: int) -> bool:
+        """Rotates a refresh token: True for the one caller that consumed an unused, unrevoked
+        token issued to ``client_id``."""
+
+
+class SigningKeyStore(Protocol):
+    async def add_signing_key(self, kid: str, alg: str, private_jwk: str, now: int) -> None: ...
+
+    async def list_signing_keys(self) -> list[tuple[str, str, str]]:
+        """(kid, alg, private_jwk) of keys not retired, newest first."""
+
+
+class AuditLog(Protocol):
+    async def append(self, event: AuditEvent) -> None:
+        """Appends within the current transaction."""
+
+    async def tail(self, limit: int) -> list[AuditEvent]:
+        """The newest ``limit`` events, oldest first."""
+
+    async def events_for(
+        self, *, request_id: str | None = None, grant_id: str | None = None
+    ) -> list[AuditEvent]: ...
+
+
+class Transaction(
+    ClientStore,
+    UserStore,
+    RequestStore,
+    InteractionStore,
+    SessionStore,
+    GrantStore,
+    CodeStore,
+    TokenStore,
+    SigningKeyStore,
+    AuditLog,
+    Protocol,
+):
+    """A unit of work: everything done through it commits together or not at all."""
+
+
+class Store(Protocol):
+    def transaction(self) -> AbstractAsyncContextManager[Transaction]:
+        """Begin a unit of work; it commits on normal exit and rolls back on an exception."""
+
+    def reader(self) -> AbstractAsyncContextManager[Transaction]:
+        """Reads outside a transaction: each statement sees the latest committed state. Writes
+        through a reader are a programming error."""
+
+    async def ping(self) -> None:
+        """Raises when the database cannot be reached."""
+
+    async def close(self) -> None: ...

@@ -1,0 +1,1 @@
+"""Bearer secrets: generation, keyed digests, signing keys."""

@@ -1,0 +1,1 @@
+"""Starlette glue: request parsing, responses, pages, cookies and error handling."""

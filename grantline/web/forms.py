@@ -1,0 +1,43 @@
+"""Reading OAuth parameters off a request, within size limits."""
+
+from __future__ import annotations
+
+from starlette.requests import Request
+
+from grantline.errors import InvalidRequest
+from grantline.protocol.params import parse_params
+
+__all__ = ["read_form", "read_query"]
+
+FORM_TYPE = "application/x-www-form-urlencoded"
+
+
+async def read_form(request: Request, limit: int) -> dict[str, str]:
+    """The form body as parameters: 413 above ``limit`` (RFC 9126 2.3), 400 for anything that
+    is not ``application/x-www-form-urlencoded`` or repeats a parameter."""
+    content_type = request.headers.get("content-type", "")
+    if content_type.split(";", 1)[0].strip().lower() != FORM_TYPE:
+        raise InvalidRequest(f"The request body must be {FORM_TYPE}.")
+    declared = request.headers.get("content-length")
+    if declared is not None:
+        if not declared.isdigit():
+            raise InvalidRequest("Content-Length is malformed.")
+        if int(declared) > limit:
+            raise _too_large(limit)
+    body = bytearray()
+    async for chunk in request.stream():
+        body += chunk
+        if len(body) > limit:
+            raise _too_large(limit)
+    return parse_params(bytes(body))
+
+
+def read_query(request: Request, limit: int) -> dict[str, str]:
+    raw = request.scope.get("query_string", b"")
+    if len(raw) > limit:
+        raise InvalidRequest(f"The query string is longer than {limit} bytes.", status_code=414)
+    return parse_params(raw)
+
+
+def _too_large(limit: int) -> InvalidRequest:
+    return InvalidRequest(f"The request body is larger than {limit} bytes.", status_code=413)
