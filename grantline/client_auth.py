@@ -69,17 +69,12 @@ def _decode_basic(encoded: str) -> tuple[str, str]:
 
 
 async def authenticate_client(
-    clients: ClientStore,
-    digester: Digester,
-    authorization: str | None,
-    params: Mapping[str, str],
+    clients: ClientStore, digester: Digester, presented: PresentedCredentials
 ) -> Client:
-    """The authenticated client, or ``invalid_client`` (401).
+    """The client the credentials prove, or ``invalid_client`` (401).
 
-    The challenge header goes with every 401 where Basic was used or could have been
-    (RFC 6749 5.2).
+    The challenge header goes with every 401 where Basic was used (RFC 6749 5.2).
     """
-    presented = present_credentials(authorization, params)
     headers = _BASIC_CHALLENGE if presented.method == "client_secret_basic" else {}
     client = await clients.get_client(presented.client_id)
     if presented.secret is not None:

@@ -7,7 +7,7 @@ from collections.abc import Mapping
 from starlette.requests import Request
 
 from grantline.audit import event
-from grantline.client_auth import authenticate_client
+from grantline.client_auth import authenticate_client, present_credentials
 from grantline.context import Context
 from grantline.errors import InvalidClient
 from grantline.models import Client
@@ -22,21 +22,23 @@ def context_of(request: Request) -> Context:
 
 async def authenticate(ctx: Context, request: Request, params: Mapping[str, str]) -> Client:
     """Authenticate the calling client; a failure against a registered client is audited."""
-    authorization = request.headers.get("authorization")
+    presented = present_credentials(request.headers.get("authorization"), params)
     try:
         async with ctx.store.reader() as tx:
-            return await authenticate_client(tx, ctx.digester, authorization, params)
+            return await authenticate_client(tx, ctx.digester, presented)
     except InvalidClient as exc:
-        if exc.detail != "unknown client_id" and (claimed := params.get("client_id")):
+        # Only failures against registered clients are kept: they are attacks on someone;
+        # unknown client_ids would let anyone fill the audit trail.
+        if exc.detail != "unknown client_id":
             async with ctx.store.transaction() as tx:
-                if await tx.get_client(claimed) is not None:
-                    await tx.append(
-                        event(
-                            "client.authentication_failed",
-                            ctx.clock(),
-                            client_id=claimed,
-                            endpoint=request.url.path,
-                            reason=exc.detail,
-                        )
+                await tx.append(
+                    event(
+                        "client.authentication_failed",
+                        ctx.clock(),
+                        client_id=presented.client_id,
+                        endpoint=request.url.path,
+                        method=presented.method,
+                        reason=exc.detail,
                     )
+                )
         raise

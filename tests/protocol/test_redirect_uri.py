@@ -1,0 +1,69 @@
+from __future__ import annotations
+
+import pytest
+
+from grantline.errors import PageOnlyInvalidRequest
+from grantline.protocol.redirect_uri import (
+    resolve_redirect_uri,
+    validate_registered_redirect_uri,
+)
+
+REGISTERED = ("https://agent.example/cb", "https://agent.example/other")
+
+
+def test_exact_match_is_accepted() -> None:
+    assert resolve_redirect_uri("https://agent.example/cb", REGISTERED) == REGISTERED[0]
+
+
+@pytest.mark.parametrize(
+    "requested",
+    [
+        pytest.param("https://agent.example/cb/", id="trailing-slash"),
+        pytest.param("https://agent.example/cb?x=1", id="extra-query"),
+        pytest.param("https://AGENT.example/cb", id="case"),
+        pytest.param("https://agent.example.evil/cb", id="suffix-host"),
+        pytest.param("https://agent.example/cb#f", id="fragment"),
+    ],
+)
+def test_anything_but_exact_match_is_refused_and_never_redirected(requested: str) -> None:
+    with pytest.raises(PageOnlyInvalidRequest, match="not registered") as info:
+        resolve_redirect_uri(requested, REGISTERED)
+    assert info.value.redirectable is False
+    assert info.value.error == "invalid_request"
+
+
+def test_omitted_with_one_registered_uses_it() -> None:
+    assert resolve_redirect_uri(None, REGISTERED[:1]) == REGISTERED[0]
+
+
+def test_omitted_with_several_registered_is_refused() -> None:
+    with pytest.raises(PageOnlyInvalidRequest, match="required"):
+        resolve_redirect_uri(None, REGISTERED)
+
+
+@pytest.mark.parametrize(
+    "uri",
+    [
+        "https://agent.example/cb",
+        "http://127.0.0.1:9000/cb",
+        "http://localhost/cb",
+        "com.example.agent:/callback",
+    ],
+)
+def test_registration_accepts(uri: str) -> None:
+    assert validate_registered_redirect_uri(uri) == uri
+
+
+@pytest.mark.parametrize(
+    ("uri", "message"),
+    [
+        ("/relative", "not absolute"),
+        ("https://agent.example/cb#frag", "fragment"),
+        ("http://agent.example/cb", "https"),
+        ("javascript:alert(1)", "not allowed"),
+        ("data:text/html,hi", "not allowed"),
+    ],
+)
+def test_registration_refuses(uri: str, message: str) -> None:
+    with pytest.raises(ValueError, match=message):
+        validate_registered_redirect_uri(uri)
