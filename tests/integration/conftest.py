@@ -1,0 +1,39 @@
+"""Fixtures that run the real server: ``grantline init --dev`` then ``grantline serve`` as a
+subprocess on a free port of 127.0.0.1, stopped (SIGTERM, then SIGKILL) afterwards."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+
+from tests.integration.support import GrantlineServer, ServerFactory
+
+def _stop_all(factory: ServerFactory) -> None:
+    problems = factory.close()
+    if problems:
+        pytest.fail("\n\n".join(problems), pytrace=False)
+
+
+@pytest.fixture
+def grantline_server_factory(
+    tmp_path_factory: pytest.TempPathFactory,
+) -> Iterator[ServerFactory]:
+    """Start fresh servers inside one test, e.g. ``grantline_server_factory(require_par=False)``
+    (which rewrites ``require_pushed_authorization_requests`` in grantline.toml before serving).
+    Every server is stopped when the test ends; one that logged a traceback fails the test."""
+    factory = ServerFactory(tmp_path_factory.mktemp("grantline"))
+    try:
+        yield factory
+    finally:
+        _stop_all(factory)
+
+
+@pytest.fixture(scope="module")
+def grantline_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[GrantlineServer]:
+    """One server with the default configuration (PAR required), shared by a test module."""
+    factory = ServerFactory(tmp_path_factory.mktemp("grantline"))
+    try:
+        yield factory()
+    finally:
+        _stop_all(factory)
