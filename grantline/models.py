@@ -46,10 +46,6 @@ class Client:
     created_at: int = 0
     updated_at: int = 0
 
-    @property
-    def is_public(self) -> bool:
-        return self.auth_method == "none"
-
 
 @dataclass(frozen=True, slots=True)
 class User:

@@ -50,3 +50,9 @@ def test_too_many_parameters_are_refused() -> None:
 
 def test_utf8_values_survive() -> None:
     assert parse_params(b"state=%C3%A9t%C3%A9") == {"state": "\u00e9t\u00e9"}
+
+
+def test_query_strings_and_empty_input() -> None:
+    assert parse_params("") == {}
+    assert parse_params(b"") == {}
+    assert parse_params("a=1&&b=2") == {"a": "1", "b": "2"}
