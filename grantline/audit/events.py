@@ -41,6 +41,7 @@ EVENT_TYPES: dict[str, str] = {
     "client.removed": "A client was removed.",
     "user.added": "A user was added.",
     "user.removed": "A user was removed.",
+    "user.password_changed": "A user's password was replaced.",
     "signing_key.created": "A signing key was created.",
 }
 

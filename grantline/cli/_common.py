@@ -13,7 +13,7 @@ from grantline.settings import Settings
 from grantline.storage import Store
 from grantline.storage.schema import SchemaOutdated, check_schema, open_store
 
-__all__ = ["data_dir_option", "load", "run_with_store"]
+__all__ = ["data_dir_option", "load", "read_settings", "run_with_store"]
 
 T = TypeVar("T")
 
@@ -25,12 +25,20 @@ data_dir_option = click.option(
 )
 
 
-def load(data_dir: str | None) -> tuple[Instance, Settings]:
-    instance = Instance(resolve_data_dir(data_dir))
+def read_settings(instance: Instance, issuer: str | None = None) -> Settings:
+    """The instance's settings, or a clear error for a missing or invalid configuration."""
     try:
-        settings = instance.settings()
+        return instance.settings(issuer=issuer)
     except FileNotFoundError as exc:
         raise click.ClickException(str(exc)) from None
+    except (ValueError, TypeError, OSError) as exc:
+        raise click.ClickException(f"invalid configuration in {instance.data_dir}: {exc}") from None
+
+
+def load(data_dir: str | None) -> tuple[Instance, Settings]:
+    """The instance and its settings, refusing a missing instance or an outdated schema."""
+    instance = Instance(resolve_data_dir(data_dir))
+    settings = read_settings(instance)
     try:
         check_schema(settings.database_url)
     except SchemaOutdated as exc:

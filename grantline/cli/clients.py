@@ -125,9 +125,7 @@ def add(
     async def work(store: Store) -> None:
         async with store.transaction() as tx:
             await tx.add_client(client)
-            await tx.append(
-                event("client.registered", now, client_id=client.client_id, **_describe(client))
-            )
+            await tx.append(event("client.registered", now, **_describe(client)))
 
     try:
         run_with_store(settings, work)
@@ -261,6 +259,8 @@ def update(
         changes["name"] = name
     if redirect_uris:
         changes["redirect_uris"] = _check_redirect_uris(redirect_uris)
+    if require_par is not None and follow_server_par:
+        raise click.UsageError("--follow-server-par contradicts --require-par/--no-require-par")
     if require_par is not None:
         changes["require_par"] = require_par
     if follow_server_par:

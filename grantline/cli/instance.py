@@ -5,19 +5,18 @@ from __future__ import annotations
 import json
 import os
 import secrets
-from pathlib import Path
 
 import click
 
 from grantline.audit import event
-from grantline.cli._common import data_dir_option, load, run_with_store
+from grantline.cli._common import data_dir_option, load, read_settings, run_with_store
 from grantline.context import system_clock
 from grantline.instance import Instance, resolve_data_dir
 from grantline.models import Client, User
 from grantline.passwords import hash_password
 from grantline.settings import Settings
 from grantline.storage import Store
-from grantline.storage.schema import upgrade
+from grantline.storage.schema import sqlite_path, upgrade
 from grantline.tokens.digest import Digester, new_secret
 from grantline.tokens.keys import create_signing_key
 
@@ -39,8 +38,11 @@ DEFAULT_URL = "http://127.0.0.1:8000"
 def init(data_dir: str | None, issuer: str | None, dev: bool) -> None:
     """Create the config file, database and signing key. Running it again changes nothing."""
     instance = Instance(resolve_data_dir(data_dir))
+    if issuer is not None:
+        _check_issuer(issuer)
     created = instance.write_initial_files(issuer=issuer, dev_mode=dev)
-    settings = instance.settings(issuer=issuer or DEFAULT_URL)
+    settings = read_settings(instance, issuer or DEFAULT_URL)
+    create_private_file(sqlite_path(settings.database_url))
     upgrade(settings.database_url)
     created += run_with_store(settings, lambda store: _seed(store, settings, instance, dev))
     for item in created:
@@ -49,6 +51,20 @@ def init(data_dir: str | None, issuer: str | None, dev: bool) -> None:
         click.echo(f"instance in {instance.data_dir} is already initialized; nothing changed")
     if dev and instance.dev_credentials_path.exists():
         _print_dev_credentials(instance, settings)
+
+
+def _check_issuer(issuer: str) -> None:
+    try:
+        Settings(issuer=issuer, database_url="sqlite://", secret_key=b"0" * 32)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc), param_hint="--issuer") from None
+
+
+def create_private_file(path: str) -> None:
+    """Create the SQLite file readable by its owner only: it holds signing keys and password
+    hashes. An existing file keeps its mode."""
+    if path and path != ":memory:":
+        os.close(os.open(path, os.O_WRONLY | os.O_CREAT, 0o600))
 
 
 async def _seed(store: Store, settings: Settings, instance: Instance, dev: bool) -> list[str]:
@@ -75,10 +91,15 @@ async def _seed(store: Store, settings: Settings, instance: Instance, dev: bool)
             await tx.append(
                 event("client.registered", now, client_id=DEV_CLIENT_ID, name=client.name, dev=True)
             )
-            if await tx.get_user_by_username(DEV_USERNAME) is None:
+            existing = await tx.get_user_by_username(DEV_USERNAME)
+            if existing is None:
                 user = User(secrets.token_hex(16), DEV_USERNAME, hash_password(password), now)
                 await tx.add_user(user)
                 await tx.append(event("user.added", now, user_id=user.user_id, dev=True))
+            else:
+                # The printed password must work: give the existing dev user the new one.
+                await tx.set_password(existing.user_id, hash_password(password))
+                await tx.append(event("user.password_changed", now, user_id=existing.user_id))
             _write_dev_credentials(instance, secret, password)
             created.append(f"development client {DEV_CLIENT_ID} and user {DEV_USERNAME}")
     return created
@@ -152,6 +173,6 @@ def db() -> None:
 def db_upgrade(data_dir: str | None) -> None:
     """Apply pending schema migrations."""
     instance = Instance(resolve_data_dir(data_dir))
-    settings = instance.settings()
+    settings = read_settings(instance)
     upgrade(settings.database_url)
-    click.echo(f"database at {Path(settings.database_url)} is up to date")
+    click.echo(f"database at {sqlite_path(settings.database_url)} is up to date")

@@ -36,6 +36,8 @@ def validate_registered_redirect_uri(uri: str) -> str:
         raise ValueError(f"redirect URI {uri!r} is not absolute")
     if parts.fragment or "#" in uri:
         raise ValueError(f"redirect URI {uri!r} must not contain a fragment")
+    if parts.scheme in ("http", "https") and not parts.hostname:
+        raise ValueError(f"redirect URI {uri!r} has no host")
     if parts.scheme == "http":
         host = parts.hostname or ""
         if host not in ("127.0.0.1", "::1", "localhost"):

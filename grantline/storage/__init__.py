@@ -65,6 +65,8 @@ class UserStore(Protocol):
     async def add_user(self, user: User) -> None:
         """Raises ``KeyError`` when the username is taken."""
 
+    async def set_password(self, user_id: str, password_hash: str) -> None: ...
+
     async def remove_user(self, username: str) -> User | None:
         """The removed user, or None; also ends the user's sessions."""
 

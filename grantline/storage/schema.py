@@ -44,6 +44,8 @@ def upgrade(database_url: str) -> None:
 def check_schema(database_url: str) -> None:
     """Raise ``SchemaOutdated`` unless the database is at the newest migration."""
     head = ScriptDirectory.from_config(_alembic_config(database_url)).get_current_head()
+    if not Path(sqlite_path(database_url)).exists():
+        raise SchemaOutdated(f"no database at {database_url}: run `grantline init`")
     engine = create_engine(database_url)
     try:
         with engine.connect() as conn:

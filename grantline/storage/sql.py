@@ -191,6 +191,9 @@ class SQLiteTransaction:
         except sqlite3.IntegrityError:
             raise KeyError(user.username) from None
 
+    async def set_password(self, user_id: str, password_hash: str) -> None:
+        self._run("UPDATE users SET password_hash = ? WHERE user_id = ?", (password_hash, user_id))
+
     async def remove_user(self, username: str) -> User | None:
         user = await self.get_user_by_username(username)
         if user is not None:

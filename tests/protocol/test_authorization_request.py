@@ -33,9 +33,7 @@ def params(**overrides: str | None) -> dict[str, str]:
 
 @pytest.mark.parametrize("pushed", [True, False], ids=["par", "authorize"])
 def test_a_valid_request_is_parsed_identically_at_both_endpoints(pushed: bool) -> None:
-    request = validate_authorization_request(
-        params(), CLIENT, known_scopes=KNOWN, pushed=pushed
-    )
+    request = validate_authorization_request(params(), CLIENT, known_scopes=KNOWN, pushed=pushed)
     assert request.client_id == "agent"
     assert request.redirect_uri == "https://a.example/cb"
     assert request.scopes == ("inbox.read",)
@@ -52,7 +50,12 @@ CASES = [
     ("unknown-scope", {"scope": "admin"}, "invalid_scope", True),
     ("fragment-response-mode", {"response_mode": "fragment"}, "invalid_request", True),
     ("request-object", {"request": "eyJ..."}, "request_not_supported", True),
-    ("unregistered-redirect", {"redirect_uri": "https://evil.example/cb"}, "invalid_request", False),
+    (
+        "unregistered-redirect",
+        {"redirect_uri": "https://evil.example/cb"},
+        "invalid_request",
+        False,
+    ),
     ("missing-redirect-two-registered", {"redirect_uri": None}, "invalid_request", False),
     ("long-state", {"state": "s" * (MAX_STATE_LENGTH + 1)}, "invalid_request", True),
 ]
@@ -66,9 +69,7 @@ def test_refusals_carry_the_rfc_error_code(
     overrides: dict[str, str | None], error: str, redirectable: bool
 ) -> None:
     with pytest.raises(OAuthError) as info:
-        validate_authorization_request(
-            params(**overrides), CLIENT, known_scopes=KNOWN, pushed=True
-        )
+        validate_authorization_request(params(**overrides), CLIENT, known_scopes=KNOWN, pushed=True)
     assert info.value.error == error
     assert info.value.status_code == 400
     assert info.value.redirectable is redirectable

@@ -43,7 +43,9 @@ PUSHED = {"client_id": "c", "scope": "inbox.read", "state": "s1", "redirect_uri"
 
 
 def test_front_channel_may_repeat_pushed_values() -> None:
-    check_front_channel_params({"client_id": "c", "request_uri": "u", "scope": "inbox.read"}, PUSHED)
+    check_front_channel_params(
+        {"client_id": "c", "request_uri": "u", "scope": "inbox.read"}, PUSHED
+    )
 
 
 @pytest.mark.parametrize(

@@ -62,6 +62,8 @@ def test_registration_accepts(uri: str) -> None:
         ("http://agent.example/cb", "https"),
         ("javascript:alert(1)", "not allowed"),
         ("data:text/html,hi", "not allowed"),
+        ("https:///cb", "no host"),
+        ("https:foo", "no host"),
     ],
 )
 def test_registration_refuses(uri: str, message: str) -> None:
