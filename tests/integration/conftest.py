@@ -9,6 +9,7 @@ import pytest
 
 from tests.integration.support import GrantlineServer, ServerFactory
 
+
 def _stop_all(factory: ServerFactory) -> None:
     problems = factory.close()
     if problems:

@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from html.parser import HTMLParser
 from pathlib import Path
 from typing import Any
-from urllib.parse import parse_qs, urlsplit
+from urllib.parse import parse_qs, urlencode, urlsplit
 
 import httpx
 
@@ -69,14 +69,31 @@ def run_cli(*args: str, timeout: float = CLI_TIMEOUT) -> subprocess.CompletedPro
     )
 
 
+class CliError(AssertionError):
+    """A ``grantline`` command exited nonzero; the message carries its output."""
+
+    def __init__(self, args: Sequence[str], done: subprocess.CompletedProcess[str]) -> None:
+        super().__init__(
+            f"`grantline {' '.join(args)}` exited {done.returncode}\n"
+            f"--- stdout ---\n{done.stdout}\n--- stderr ---\n{done.stderr}"
+        )
+        self.returncode = done.returncode
+        self.stderr = done.stderr
+
+
 def run_cli_ok(*args: str) -> str:
-    """Run ``grantline ARGS``, fail the test with its output unless it exits 0; its stdout."""
+    """Run ``grantline ARGS``; its stdout, or ``CliError`` unless it exits 0."""
     done = run_cli(*args)
-    assert done.returncode == 0, (
-        f"`grantline {' '.join(args)}` exited {done.returncode}\n"
-        f"--- stdout ---\n{done.stdout}\n--- stderr ---\n{done.stderr}"
-    )
+    if done.returncode != 0:
+        raise CliError(args, done)
     return done.stdout
+
+
+def json_lines(text: str) -> list[dict[str, Any]]:
+    """One JSON object per non-empty line."""
+    objects = [json.loads(line) for line in text.splitlines() if line.strip()]
+    assert all(isinstance(o, dict) for o in objects), text
+    return objects
 
 
 # -- the server -------------------------------------------------------------------------------
@@ -167,8 +184,7 @@ class GrantlineServer:
 
     def audit_events(self, lines: int = 1000) -> list[dict[str, Any]]:
         """``grantline audit tail --json``: one JSON object per line, oldest first."""
-        out = self.cli("audit", "tail", "--json", "--lines", str(lines))
-        return [json.loads(line) for line in out.splitlines() if line.strip()]
+        return json_lines(self.cli("audit", "tail", "--json", "--lines", str(lines)))
 
     def is_running(self) -> bool:
         return self.process.poll() is None
@@ -219,13 +235,12 @@ def _wait_until_ready(process: subprocess.Popen[bytes], base_url: str, deadline:
                 raise RuntimeError(f"the server exited with status {process.returncode}")
             try:
                 response = probe.get(base_url + METADATA_PATH)
-            except httpx.TransportError:
-                pass
-            else:
-                if response.status_code == 200 and response.json().get("issuer") == base_url:
-                    # Another process could hold the port: ours must still be alive.
-                    if process.poll() is None:
-                        return
+                ours = response.status_code == 200 and response.json().get("issuer") == base_url
+            except (httpx.TransportError, ValueError):
+                ours = False
+            # Another process could hold the port: ours must be the one alive and answering.
+            if ours and process.poll() is None:
+                return
             if time.monotonic() > deadline:
                 raise TimeoutError(f"no answer from {base_url}{METADATA_PATH}")
             time.sleep(0.05)
@@ -297,14 +312,21 @@ class ServerFactory:
         return server
 
     def close(self) -> list[str]:
-        """Stop every server; returns the problems found in their logs."""
+        """Stop every server; returns the problems found: a traceback or an unexpected error in
+        its log, or a shutdown that was not graceful."""
         problems: list[str] = []
         while self.servers:
             server = self.servers.pop()
-            server.stop()
-            log = server.log_path.read_text(errors="replace")
+            status = server.stop()
+            log = server.log()
             if "Traceback" in log or "unexpected error" in log:
                 problems.append(f"server on {server.base_url} logged an error:\n{log}")
+            # uvicorn re-raises the SIGTERM it handled once shutdown is complete.
+            elif status not in (0, -signal.SIGTERM) or "Application shutdown complete" not in log:
+                problems.append(
+                    f"server on {server.base_url} did not shut down cleanly (status {status}):\n"
+                    + log
+                )
         return problems
 
 
@@ -421,14 +443,28 @@ def agent_client() -> httpx.Client:
     return httpx.Client(timeout=HTTP_TIMEOUT, follow_redirects=False)
 
 
+def authorize_url(server: GrantlineServer, client_id: str, request_uri: str) -> str:
+    """The URL a client sends the browser to: only client_id and request_uri (RFC 9126 4)."""
+    return server.url(
+        "/authorize?" + urlencode({"client_id": client_id, "request_uri": request_uri})
+    )
+
+
 def sign_in_and_approve(
     person: httpx.Client, server: GrantlineServer, client_id: str, request_uri: str
 ) -> str:
     """Drive /authorize, login and consent; returns the redirect (callback) URL."""
-    opened = person.get("/authorize", params={"client_id": client_id, "request_uri": request_uri})
+    return approve_at(person, server, authorize_url(server, client_id, request_uri))
+
+
+def approve_at(person: httpx.Client, server: GrantlineServer, url: str) -> str:
+    """Open the authorization URL in a new browser, sign in as the dev user and approve;
+    returns the redirect (callback) URL."""
+    opened = person.get(url)
     assert opened.status_code == 303, opened.text
     interaction = opened.headers["location"]
     login_form = only_form(person.get(interaction).text)
+    assert login_form.action == f"{interaction}/login", "expected the login page (new browser)"
     creds = server.credentials
     logged_in = person.post(
         login_form.action,
