@@ -12,7 +12,16 @@ from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 
 from grantline.context import Clock, Context, system_clock
-from grantline.endpoints import authorize, dev, discovery, interaction, par, token
+from grantline.endpoints import (
+    authorize,
+    dev,
+    discovery,
+    interaction,
+    introspect,
+    par,
+    revoke,
+    token,
+)
 from grantline.grants import GrantHandler
 from grantline.grants.authorization_code import redeem_code
 from grantline.grants.refresh_token import refresh
@@ -38,6 +47,8 @@ def create_app(settings: Settings, store: Store, *, clock: Clock = system_clock)
         Route("/interaction/{token}/login", interaction.login, methods=["POST"]),
         Route("/interaction/{token}/decision", interaction.decide, methods=["POST"]),
         Route("/token", token.token, methods=["POST"]),
+        Route("/introspect", introspect.introspect, methods=["POST"]),
+        Route("/revoke", revoke.revoke, methods=["POST"]),
         Mount("/static", StaticFiles(directory=_STATIC), name="static"),
     ]
     if settings.dev_mode:

@@ -6,6 +6,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+from grantline.policy.authorization_details import DetailTypeRegistry
 from grantline.settings import Settings
 from grantline.storage import Store
 from grantline.tokens.digest import Digester
@@ -25,6 +26,10 @@ class Context:
     store: Store
     clock: Clock = system_clock
     digester: Digester = field(init=False)
+    detail_types: DetailTypeRegistry = field(init=False)
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "digester", Digester(self.settings.secret_key))
+        object.__setattr__(
+            self, "detail_types", DetailTypeRegistry(self.settings.authorization_details_types)
+        )

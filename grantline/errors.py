@@ -12,11 +12,13 @@ from typing import ClassVar
 
 __all__ = [
     "AccessDenied",
+    "InvalidAuthorizationDetails",
     "InvalidClient",
     "InvalidGrant",
     "InvalidRequest",
     "InvalidRequestUri",
     "InvalidScope",
+    "InvalidTarget",
     "OAuthError",
     "PageOnlyInvalidRequest",
     "RequestNotSupported",
@@ -25,6 +27,7 @@ __all__ = [
     "UnauthorizedClient",
     "UnsupportedGrantType",
     "UnsupportedResponseType",
+    "UnsupportedTokenType",
 ]
 
 
@@ -136,6 +139,31 @@ class RequestNotSupported(OAuthError):
 
     error = "request_not_supported"
     default_description = "The request parameter is not supported."
+
+
+class InvalidAuthorizationDetails(OAuthError):
+    """RFC 9396 section 5: "The AS MUST refuse to process any unknown authorization details
+    type or authorization details not conforming to the respective type definition" with
+    ``invalid_authorization_details``."""
+
+    error = "invalid_authorization_details"
+    default_description = "The authorization_details parameter is invalid."
+
+
+class InvalidTarget(OAuthError):
+    """RFC 8707 section 2: "The requested resource is invalid, missing, unknown, or
+    malformed." """
+
+    error = "invalid_target"
+    default_description = "The requested resource is invalid or not allowed."
+
+
+class UnsupportedTokenType(OAuthError):
+    """RFC 7009 2.2.1: "The authorization server does not support the revocation of the
+    presented token type." """
+
+    error = "unsupported_token_type"
+    default_description = "This token type cannot be revoked here."
 
 
 class ServerError(OAuthError):

@@ -14,9 +14,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from grantline.settings import DEFAULT_SCOPES, Settings
+from grantline.settings import AuthorizationDetailType, Settings
 
-__all__ = ["Instance", "resolve_data_dir"]
+__all__ = ["Instance", "detail_types_from_config", "example_config", "resolve_data_dir"]
 
 CONFIG_NAME = "grantline.toml"
 SECRET_KEY_NAME = "secret.key"
@@ -33,6 +33,39 @@ _INT_OPTIONS = (
     "max_query_bytes",
 )
 _BOOL_OPTIONS = ("require_pushed_authorization_requests", "dev_mode")
+_STR_OPTIONS = ("access_token_signing_alg", "default_resource")
+_EXAMPLE_CONFIG = Path(__file__).parent / "config" / "grantline.toml"
+
+
+def example_config(*, issuer: str | None, dev_mode: bool) -> str:
+    """The configuration ``grantline init`` writes, with the documented example types."""
+    issuer_line = (
+        f"issuer = {json.dumps(issuer)}" if issuer else '# issuer = "https://as.example.com"'
+    )
+    return (
+        _EXAMPLE_CONFIG.read_text()
+        .replace("@ISSUER_LINE@", issuer_line)
+        .replace("@DEV_MODE@", "true" if dev_mode else "false")
+    )
+
+
+def detail_types_from_config(config: dict[str, Any]) -> dict[str, AuthorizationDetailType]:
+    """``[authorization_details_types.NAME]`` tables: description, template, schema (JSON text
+    or a TOML table)."""
+    types: dict[str, AuthorizationDetailType] = {}
+    for name, table in config.get("authorization_details_types", {}).items():
+        schema = table.get("schema", {})
+        if isinstance(schema, str):
+            try:
+                schema = json.loads(schema)
+            except ValueError as exc:
+                raise ValueError(f"authorization_details_types.{name}.schema: {exc}") from None
+        types[str(name)] = AuthorizationDetailType(
+            description=str(table.get("description", name)),
+            schema=schema,
+            template=str(table.get("template", "")),
+        )
+    return types
 
 
 def resolve_data_dir(option: str | None) -> Path:
@@ -98,6 +131,10 @@ class Instance:
         for name in _BOOL_OPTIONS:
             if name in config:
                 options[name] = bool(config[name])
+        for name in _STR_OPTIONS:
+            if name in config:
+                options[name] = str(config[name])
+        options["authorization_details_types"] = detail_types_from_config(config)
         if "scopes" in config:
             options["scopes"] = {str(k): str(v) for k, v in config["scopes"].items()}
         configured_issuer = os.environ.get("GRANTLINE_ISSUER") or config.get("issuer")
@@ -113,7 +150,7 @@ class Instance:
         created: list[str] = []
         self.data_dir.mkdir(parents=True, exist_ok=True)
         if not self.config_path.exists():
-            self.config_path.write_text(_render_config(issuer=issuer, dev_mode=dev_mode))
+            self.config_path.write_text(example_config(issuer=issuer, dev_mode=dev_mode))
             created.append(str(self.config_path))
         if not self.secret_key_path.exists():
             fd = os.open(self.secret_key_path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
@@ -121,30 +158,3 @@ class Instance:
                 fh.write(secrets.token_hex(32) + "\n")
             created.append(str(self.secret_key_path))
         return created
-
-
-def _render_config(*, issuer: str | None, dev_mode: bool) -> str:
-    lines = [
-        "# Grantline instance configuration, written by `grantline init`.",
-        "# Every option and its default is documented in grantline/settings.py.",
-        "",
-        "# RFC 8414 issuer identifier; without it, the URL `grantline serve` listens on.",
-        f"issuer = {json.dumps(issuer)}" if issuer else '# issuer = "https://as.example.com"',
-        'database_url = "sqlite:///grantline.db"',
-        f"dev_mode = {'true' if dev_mode else 'false'}",
-        "",
-        "# RFC 9126: refuse authorization requests that were not pushed.",
-        "require_pushed_authorization_requests = true",
-        "# Seconds a request_uri stays valid (at most 600).",
-        "par_lifetime = 60",
-        "# Seconds a person has to sign in and decide after opening the request.",
-        "interaction_lifetime = 600",
-        "code_lifetime = 60",
-        "access_token_lifetime = 600",
-        "refresh_token_lifetime = 1209600",
-        "",
-        "# The scopes this server knows, with the sentence the consent page shows.",
-        "[scopes]",
-    ]
-    lines += [f"{json.dumps(name)} = {json.dumps(text)}" for name, text in DEFAULT_SCOPES.items()]
-    return "\n".join(lines) + "\n"

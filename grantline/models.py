@@ -19,6 +19,7 @@ __all__ = [
     "Grant",
     "Interaction",
     "Session",
+    "SigningKey",
     "StoredRequest",
     "Token",
     "User",
@@ -42,6 +43,12 @@ class Client:
     require_par: bool | None = None
     #: Lifetime of this client's pushed requests; None follows the server.
     par_lifetime: int | None = None
+    #: RFC 9396 section 10 ``authorization_details_types``; empty means every configured type.
+    authorization_details_types: tuple[str, ...] = ()
+    #: RFC 8707 resources this client may name; empty means none.
+    resources: tuple[str, ...] = ()
+    #: May introspect every token (a resource server), not only its own (RFC 7662 section 4).
+    can_introspect: bool = False
     secret_digest: str | None = None
     created_at: int = 0
     updated_at: int = 0
@@ -66,9 +73,15 @@ class AuthorizationRequest:
     code_challenge_method: str
     state: str | None = None
     response_type: str = "code"
+    #: RFC 9396 items, validated against their types.
+    authorization_details: tuple[dict[str, Any], ...] = ()
+    #: RFC 8707 resource indicators.
+    resources: tuple[str, ...] = ()
 
     def to_json(self) -> dict[str, Any]:
         return {
+            "authorization_details": list(self.authorization_details),
+            "resources": list(self.resources),
             "client_id": self.client_id,
             "redirect_uri": self.redirect_uri,
             "scopes": list(self.scopes),
@@ -88,6 +101,8 @@ class AuthorizationRequest:
             code_challenge_method=data["code_challenge_method"],
             state=data.get("state"),
             response_type=data.get("response_type", "code"),
+            authorization_details=tuple(data.get("authorization_details", ())),
+            resources=tuple(data.get("resources", ())),
         )
 
 
@@ -156,6 +171,9 @@ class Grant:
     request_id: str
     created_at: int
     revoked_at: int | None = None
+    #: The items the person approved; declined ones never appear here.
+    authorization_details: tuple[dict[str, Any], ...] = ()
+    resources: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -186,6 +204,11 @@ class Token:
     #: For refresh tokens: set when rotated; presenting it again is reuse (RFC 9700 4.14.2).
     consumed_at: int | None = None
     revoked_at: int | None = None
+    #: RFC 8707 / RFC 9068 ``aud`` of an access token; for refresh tokens, what may be asked.
+    audience: tuple[str, ...] = ()
+    authorization_details: tuple[dict[str, Any], ...] = ()
+    #: The JWT ``jti`` of an access token, for the audit trail.
+    jti: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -200,3 +223,19 @@ class AuditEvent:
     grant_id: str | None = None
     data: dict[str, Any] = field(default_factory=dict)
     seq: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class SigningKey:
+    """A private JWK in the database. ``retired_at`` is when it stops being published: after a
+    rotation the old key keeps verifying until every token it signed has expired."""
+
+    kid: str
+    alg: str
+    private_jwk: str
+    created_at: int
+    retired_at: int | None = None
+
+    @property
+    def active(self) -> bool:
+        return self.retired_at is None

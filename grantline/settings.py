@@ -7,9 +7,32 @@ The instance's ``grantline.toml`` overrides these; discovery metadata is derived
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any
 from urllib.parse import urlsplit
 
-__all__ = ["PAR_LIFETIME_CAP", "Settings", "is_loopback_host"]
+__all__ = [
+    "PAR_LIFETIME_CAP",
+    "SIGNING_ALGS",
+    "AuthorizationDetailType",
+    "Settings",
+    "is_loopback_host",
+]
+
+#: RFC 9068 access token signing algorithms (never ``none`` or HMAC); Ed25519 is EdDSA under its
+#: RFC 9864 fully-specified name.
+SIGNING_ALGS = ("ES256", "Ed25519", "RS256")
+
+
+@dataclass(frozen=True, slots=True)
+class AuthorizationDetailType:
+    """One RFC 9396 authorization details type, as the deployer declares it."""
+
+    description: str
+    #: JSON Schema (Draft 2020-12) that every item of this type must satisfy.
+    schema: dict[str, Any]
+    #: Jinja2 template rendering one item (its fields are the variables) as a sentence.
+    template: str
+
 
 #: RFC 9126 section 2.2 leaves the lifetime to the server; a pushed request that lives for
 #: minutes is a stale authority waiting to be used, so no configuration may exceed this.
@@ -54,6 +77,12 @@ class Settings:
     #: Upper bounds for request bodies (RFC 9126 2.3 answers 413 above them) and query strings.
     max_body_bytes: int = 64 * 1024
     max_query_bytes: int = 8 * 1024
+    #: RFC 9396 types this server accepts in ``authorization_details``.
+    authorization_details_types: dict[str, AuthorizationDetailType] = field(default_factory=dict)
+    #: RFC 9068 2.1: JWT access tokens are signed with this algorithm.
+    access_token_signing_alg: str = "ES256"
+    #: RFC 9068 3: the ``aud`` of a token requested without ``resource``; the issuer if unset.
+    default_resource: str | None = None
     #: Enables /dev/callback, a page that shows the code to a person trying the server by hand.
     dev_mode: bool = False
 
@@ -62,6 +91,8 @@ class Settings:
             raise ValueError(f"par_lifetime must be between 1 and {PAR_LIFETIME_CAP} seconds")
         if not 1 <= self.code_lifetime <= CODE_LIFETIME_CAP:
             raise ValueError(f"code_lifetime must be between 1 and {CODE_LIFETIME_CAP} seconds")
+        if self.access_token_signing_alg not in SIGNING_ALGS:
+            raise ValueError(f"access_token_signing_alg must be one of {', '.join(SIGNING_ALGS)}")
         if len(self.secret_key) < 32:
             raise ValueError("secret_key must be at least 32 bytes")
         parts = urlsplit(self.issuer)
@@ -76,6 +107,10 @@ class Settings:
     def secure_cookies(self) -> bool:
         """Cookies get ``Secure`` whenever the issuer is served over HTTPS."""
         return self.issuer.startswith("https://")
+
+    @property
+    def default_audience(self) -> str:
+        return self.default_resource or self.issuer
 
     def endpoint(self, path: str) -> str:
         """Absolute URL of one of this server's endpoints."""

@@ -3,6 +3,7 @@ registered clients and users."""
 
 from __future__ import annotations
 
+import asyncio
 import secrets
 import shutil
 from collections.abc import AsyncIterator, Iterator
@@ -19,8 +20,10 @@ from grantline.settings import Settings
 from grantline.storage.schema import upgrade
 from grantline.storage.sql import SQLiteStore
 from grantline.tokens.digest import Digester
+from grantline.tokens.keys import create_signing_key
 from tests.helpers import (
     CLIENT_SECRET,
+    EXAMPLE_TYPES,
     ISSUER,
     PASSWORD,
     REDIRECT_URI,
@@ -42,6 +45,14 @@ def migrated_db(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """One migrated database file; each test gets a copy (Alembic is slow to run per test)."""
     path = tmp_path_factory.mktemp("template") / "template.db"
     upgrade(f"sqlite:///{path}")
+
+    async def add_key() -> None:
+        store = SQLiteStore(str(path))
+        async with store.transaction() as tx:
+            await create_signing_key(tx, 0, "ES256")
+        await store.close()
+
+    asyncio.run(add_key())
     return path
 
 
@@ -59,7 +70,12 @@ def clock() -> FrozenClock:
 
 @pytest.fixture
 def settings(db_path: Path) -> Settings:
-    return Settings(issuer=ISSUER, database_url=f"sqlite:///{db_path}", secret_key=SECRET_KEY)
+    return Settings(
+        issuer=ISSUER,
+        database_url=f"sqlite:///{db_path}",
+        secret_key=SECRET_KEY,
+        authorization_details_types=EXAMPLE_TYPES,
+    )
 
 
 @pytest.fixture

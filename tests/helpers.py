@@ -11,13 +11,25 @@ from urllib.parse import parse_qs, urlsplit
 
 import httpx
 
+from grantline.instance import detail_types_from_config, example_config
 from grantline.protocol.pkce import s256_challenge
+from grantline.settings import AuthorizationDetailType
 
 ISSUER = "http://127.0.0.1:8000"
 REDIRECT_URI = "https://agent.example/callback"
 CLIENT_SECRET = "correct-horse-battery-staple-0123456789"
 USERNAME = "alice"
 PASSWORD = "alice-password-1"
+
+
+def _example_types() -> dict[str, AuthorizationDetailType]:
+    import tomllib
+
+    return detail_types_from_config(tomllib.loads(example_config(issuer=None, dev_mode=False)))
+
+
+#: The three documented example types that `grantline init` writes.
+EXAMPLE_TYPES = _example_types()
 
 _CSRF = re.compile(r'name="csrf_token" value="([^"]+)"')
 

@@ -35,6 +35,8 @@ EVENT_TYPES: dict[str, str] = {
     "token.refreshed": "A refresh token was rotated and new tokens were issued.",
     "refresh_token.reused": "A rotated refresh token was presented again; its grant was revoked.",
     "grant.revoked": "A grant and every token under it were revoked.",
+    "token.revoked": "An access token was revoked by its client (RFC 7009).",
+    "token.revocation_refused": "A client tried to revoke another client's token.",
     "client.registered": "A client was registered.",
     "client.updated": "A client's policy changed.",
     "client.secret_rotated": "A client's secret was replaced.",
@@ -43,6 +45,7 @@ EVENT_TYPES: dict[str, str] = {
     "user.removed": "A user was removed.",
     "user.password_changed": "A user's password was replaced.",
     "signing_key.created": "A signing key was created.",
+    "signing_key.rotated": "A new signing key took over; older ones only verify until retired.",
 }
 
 

@@ -7,6 +7,7 @@ import click
 from grantline.cli.audit import audit
 from grantline.cli.clients import clients
 from grantline.cli.instance import db, init, serve
+from grantline.cli.keys import keys
 from grantline.cli.users import users
 
 __all__ = ["main"]
@@ -24,3 +25,4 @@ main.add_command(db)
 main.add_command(clients)
 main.add_command(users)
 main.add_command(audit)
+main.add_command(keys)

@@ -10,6 +10,7 @@ import dataclasses
 import json
 import secrets
 from typing import Any
+from urllib.parse import urlsplit
 
 import click
 
@@ -34,6 +35,9 @@ def _describe(client: Client) -> dict[str, Any]:
         "scope": " ".join(client.scopes) or None,
         "require_pushed_authorization_requests": client.require_par,
         "par_lifetime": client.par_lifetime,
+        "authorization_details_types": list(client.authorization_details_types),
+        "resources": list(client.resources),
+        "can_introspect": client.can_introspect,
     }
 
 
@@ -56,6 +60,41 @@ def _check_scopes(settings: Settings, scope: str | None) -> tuple[str, ...]:
         )
     return names
 
+
+def _check_detail_types(settings: Settings, types: tuple[str, ...]) -> tuple[str, ...]:
+    unknown = [t for t in types if t not in settings.authorization_details_types]
+    if unknown:
+        known = " ".join(sorted(settings.authorization_details_types)) or "(none configured)"
+        raise click.BadParameter(
+            f"unknown type {unknown[0]!r}; configured: {known}",
+            param_hint="--authorization-details-type",
+        )
+    return tuple(dict.fromkeys(types))
+
+
+def _check_resources(resources: tuple[str, ...]) -> tuple[str, ...]:
+    for uri in resources:
+        parts = urlsplit(uri)
+        if not parts.scheme or not parts.netloc or "#" in uri or any(c.isspace() for c in uri):
+            raise click.BadParameter(
+                f"{uri!r} is not an absolute URI without a fragment (RFC 8707)",
+                param_hint="--resource",
+            )
+    return tuple(dict.fromkeys(resources))
+
+
+_detail_types = click.option(
+    "--authorization-details-type",
+    "detail_types",
+    multiple=True,
+    help="An RFC 9396 type this client may request (repeatable; default: every type).",
+)
+_resources = click.option(
+    "--resource",
+    "resources",
+    multiple=True,
+    help="A resource (RFC 8707) this client may request tokens for (repeatable).",
+)
 
 _par_lifetime = click.option(
     "--par-lifetime",
@@ -88,6 +127,11 @@ def clients() -> None:
 @_require_par
 @_par_lifetime
 @click.option("--scope", default=None, help='Scopes the client may request, e.g. "a b".')
+@_detail_types
+@_resources
+@click.option(
+    "--can-introspect", is_flag=True, help="A resource server: may introspect every token."
+)
 @click.option("--client-id", default=None, help="Choose the client_id (default: random).")
 @click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
 def add(
@@ -98,6 +142,9 @@ def add(
     require_par: bool | None,
     par_lifetime: int | None,
     scope: str | None,
+    detail_types: tuple[str, ...],
+    resources: tuple[str, ...],
+    can_introspect: bool,
     client_id: str | None,
     as_json: bool,
 ) -> None:
@@ -113,6 +160,9 @@ def add(
         scopes=_check_scopes(settings, scope),
         require_par=require_par,
         par_lifetime=par_lifetime,
+        authorization_details_types=_check_detail_types(settings, detail_types),
+        resources=_check_resources(resources),
+        can_introspect=can_introspect,
         secret_digest=(
             None
             if secret is None
@@ -241,6 +291,9 @@ def rotate_secret(data_dir: str | None, client_id: str) -> None:
 @click.option("--follow-server-par", is_flag=True, help="Forget the client's own PAR requirement.")
 @_par_lifetime
 @click.option("--scope", default=None, help="Replace the scopes the client may request.")
+@_detail_types
+@_resources
+@click.option("--can-introspect/--no-can-introspect", default=None)
 def update(
     data_dir: str | None,
     client_id: str,
@@ -250,6 +303,9 @@ def update(
     follow_server_par: bool,
     par_lifetime: int | None,
     scope: str | None,
+    detail_types: tuple[str, ...],
+    resources: tuple[str, ...],
+    can_introspect: bool | None,
 ) -> None:
     """Change a client's policy; it applies from the very next request (RFC 9126 7.4)."""
     _, settings = load(data_dir)
@@ -269,6 +325,12 @@ def update(
         changes["par_lifetime"] = par_lifetime
     if scope is not None:
         changes["scopes"] = _check_scopes(settings, scope)
+    if detail_types:
+        changes["authorization_details_types"] = _check_detail_types(settings, detail_types)
+    if resources:
+        changes["resources"] = _check_resources(resources)
+    if can_introspect is not None:
+        changes["can_introspect"] = can_introspect
     if not changes:
         raise click.UsageError("nothing to change")
     now = system_clock()

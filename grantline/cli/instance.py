@@ -72,8 +72,9 @@ async def _seed(store: Store, settings: Settings, instance: Instance, dev: bool)
     now = system_clock()
     async with store.transaction() as tx:
         if not await tx.list_signing_keys():
-            kid = await create_signing_key(tx, now)
-            await tx.append(event("signing_key.created", now, kid=kid, alg="ES256"))
+            alg = settings.access_token_signing_alg
+            kid = await create_signing_key(tx, now, alg)
+            await tx.append(event("signing_key.created", now, kid=kid, alg=alg))
             created.append(f"signing key {kid}")
         if dev and await tx.get_client(DEV_CLIENT_ID) is None:
             secret = new_secret()

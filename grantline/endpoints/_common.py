@@ -10,9 +10,10 @@ from grantline.audit import event
 from grantline.client_auth import authenticate_client, present_credentials
 from grantline.context import Context
 from grantline.errors import InvalidClient
-from grantline.models import Client
+from grantline.models import AuthorizationRequest, Client
+from grantline.protocol.authorization_request import validate_authorization_request
 
-__all__ = ["authenticate", "context_of"]
+__all__ = ["authenticate", "context_of", "validate_request"]
 
 
 def context_of(request: Request) -> Context:
@@ -42,3 +43,16 @@ async def authenticate(ctx: Context, request: Request, params: Mapping[str, str]
                     )
                 )
         raise
+
+
+def validate_request(
+    ctx: Context, params: Mapping[str, str], client: Client, *, pushed: bool
+) -> AuthorizationRequest:
+    """The shared authorization request validator, with this server's scopes and types."""
+    return validate_authorization_request(
+        params,
+        client,
+        known_scopes=ctx.settings.scopes,
+        detail_types=ctx.detail_types,
+        pushed=pushed,
+    )

@@ -18,11 +18,10 @@ from starlette.responses import RedirectResponse, Response
 
 from grantline.audit import event
 from grantline.context import Context
-from grantline.endpoints._common import context_of
+from grantline.endpoints._common import context_of, validate_request
 from grantline.errors import InvalidRequestUri, OAuthError, PageOnlyInvalidRequest
 from grantline.models import Client, Interaction, StoredRequest
 from grantline.policy.par import par_required
-from grantline.protocol.authorization_request import validate_authorization_request
 from grantline.protocol.par import check_front_channel_params, request_uri_secret
 from grantline.protocol.redirect_uri import resolve_redirect_uri
 from grantline.tokens.digest import new_secret
@@ -122,9 +121,7 @@ def revalidate(ctx: Context, client: Client, stored: StoredRequest) -> None:
     thing that is no longer allowed.
     """
     try:
-        validate_authorization_request(
-            stored.raw_params, client, known_scopes=ctx.settings.scopes, pushed=stored.pushed
-        )
+        validate_request(ctx, stored.raw_params, client, pushed=stored.pushed)
     except OAuthError as exc:
         raise PageOnlyInvalidRequest(
             "The request no longer matches the client's registration: " + exc.description,
@@ -145,9 +142,7 @@ async def _accept_plain(
         raise error
     redirect_uri = resolve_redirect_uri(params.get("redirect_uri"), client.redirect_uris)
     try:
-        auth_request = validate_authorization_request(
-            params, client, known_scopes=ctx.settings.scopes, pushed=False
-        )
+        auth_request = validate_request(ctx, params, client, pushed=False)
     except OAuthError as exc:
         await _audit_plain_refusal(ctx, client, exc, now)
         if not exc.redirectable:

@@ -14,7 +14,7 @@ from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 
 from grantline.audit import event
-from grantline.consent import build_consent
+from grantline.consent import approved_items, build_consent
 from grantline.context import Context
 from grantline.endpoints._common import context_of
 from grantline.endpoints.authorize import revalidate
@@ -138,6 +138,11 @@ async def decide(request: Request) -> Response:
     if decision not in ("approve", "deny"):
         raise PageOnlyInvalidRequest("decision must be approve or deny.")
     req = loaded.stored.request
+    items = req.authorization_details
+    approved = approved_items(form, len(items)) if decision == "approve" else ()
+    if decision == "approve" and items and not approved:
+        # RFC 9396 leaves partial consent to the server; approving nothing is refusing.
+        decision = "deny"
     now = ctx.clock()
     async with ctx.store.transaction() as tx:
         if not await tx.complete_interaction(interaction.interaction_id, now):
@@ -158,12 +163,16 @@ async def decide(request: Request) -> Response:
                 decision="approved" if decision == "approve" else "denied",
                 consent_sha256=interaction.consent_digest,
                 scopes=list(req.scopes),
+                resources=list(req.resources),
+                approved_items=list(approved),
+                declined_items=[i for i in range(len(items)) if i not in approved],
             )
         )
         if decision == "deny":
             params = {"error": "access_denied", "error_description": "The request was denied."}
         else:
-            code = await issue_code(ctx, tx, loaded.stored, user.user_id, now)
+            approved_details = tuple(items[i] for i in approved)
+            code = await issue_code(ctx, tx, loaded.stored, user.user_id, approved_details, now)
             params = {"code": code}
     return authorization_response(
         req.redirect_uri, {**params, "state": req.state, "iss": ctx.settings.issuer}
@@ -227,7 +236,9 @@ def _login_page(
 
 async def _consent_page(ctx: Context, loaded: _Loaded, user: User) -> Response:
     revalidate(ctx, loaded.client, loaded.stored)
-    document = build_consent(loaded.client, loaded.stored.request, ctx.settings.scopes)
+    document = build_consent(
+        loaded.client, loaded.stored.request, ctx.settings.scopes, ctx.detail_types.sentence
+    )
     now = ctx.clock()
     async with ctx.store.transaction() as tx:
         await tx.set_interaction_user(loaded.interaction.interaction_id, user.user_id)

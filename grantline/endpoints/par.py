@@ -10,10 +10,9 @@ from starlette.responses import Response
 from grantline.audit import event
 from grantline.client_auth import AUTH_PARAMS
 from grantline.context import Context
-from grantline.endpoints._common import authenticate, context_of
+from grantline.endpoints._common import authenticate, context_of, validate_request
 from grantline.errors import OAuthError
 from grantline.models import AuthorizationRequest, Client, StoredRequest
-from grantline.protocol.authorization_request import validate_authorization_request
 from grantline.protocol.par import REQUEST_URI_PREFIX, pushed_request_lifetime
 from grantline.tokens.digest import new_secret
 from grantline.web.forms import read_form
@@ -44,9 +43,7 @@ async def _validate(
     ctx: Context, client: Client, params: Mapping[str, str]
 ) -> AuthorizationRequest:
     try:
-        return validate_authorization_request(
-            params, client, known_scopes=ctx.settings.scopes, pushed=True
-        )
+        return validate_request(ctx, params, client, pushed=True)
     except OAuthError as exc:
         async with ctx.store.transaction() as tx:
             await tx.append(

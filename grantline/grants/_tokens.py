@@ -1,39 +1,117 @@
-"""Minting the access and refresh tokens of a token response (RFC 6749 5.1)."""
+"""Minting the access and refresh tokens of a token response (RFC 6749 5.1, RFC 9068)."""
 
 from __future__ import annotations
 
+import secrets
+from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Any
 
+from grantline.audit import event
 from grantline.context import Context
-from grantline.models import Grant, Token
+from grantline.errors import OAuthError
+from grantline.models import AuditEvent, Client, Grant, Token
+from grantline.protocol.rar import check_details_subset, parse_authorization_details
+from grantline.protocol.resource import parse_resources
+from grantline.protocol.scope import check_scope_subset, parse_scope
 from grantline.storage import Transaction
 from grantline.tokens.digest import new_secret
+from grantline.tokens.jwt import sign_access_token
 
-__all__ = ["mint_tokens"]
+__all__ = [
+    "Issued",
+    "TokenShape",
+    "grant_shape",
+    "mint_tokens",
+    "narrow",
+    "narrow_or_error",
+    "token_event",
+]
+
+
+@dataclass(frozen=True, slots=True)
+class TokenShape:
+    """What one access token is for: never more than the grant (or refresh token) allows."""
+
+    scopes: tuple[str, ...]
+    resources: tuple[str, ...]
+    authorization_details: tuple[dict[str, Any], ...]
+
+
+@dataclass(frozen=True, slots=True)
+class Issued:
+    body: dict[str, Any]
+    access_digest: str
+    refresh_digest: str
+    jti: str
+    audience: tuple[str, ...]
+
+
+def narrow(params: Mapping[str, str], allowed: TokenShape, known_scopes: Any) -> TokenShape:
+    """Apply the token request's ``scope``, ``resource`` (RFC 8707 2.2) and
+    ``authorization_details`` (RFC 9396 6) to what is allowed: each may narrow, none widen."""
+    scopes = allowed.scopes
+    if "scope" in params:
+        scopes = parse_scope(params["scope"], known_scopes, ())
+        check_scope_subset(scopes, allowed.scopes)
+    resources = allowed.resources
+    if "resource" in params:
+        # Only granted resources are "allowed" here, so this refuses any widening.
+        resources = parse_resources(params["resource"], allowed.resources)
+    details = allowed.authorization_details
+    if "authorization_details" in params:
+        details = parse_authorization_details(params["authorization_details"])
+        check_details_subset(details, allowed.authorization_details)
+    return TokenShape(scopes, resources, details)
+
+
+def narrow_or_error(
+    params: Mapping[str, str], allowed: TokenShape, known_scopes: Any
+) -> TokenShape | OAuthError:
+    try:
+        return narrow(params, allowed, known_scopes)
+    except OAuthError as exc:
+        return exc
 
 
 async def mint_tokens(
-    ctx: Context, tx: Transaction, grant: Grant, scopes: tuple[str, ...], now: int
-) -> tuple[dict[str, Any], str, str]:
-    """Store a new access token and refresh token for ``grant``.
-
-    Returns the response body and the digests of both tokens (for the audit event). The refresh
-    token keeps the grant's full scope so that a narrowed access token can later be widened
-    back up to, never beyond, what the person approved.
-    """
-    access, refresh = new_secret(), new_secret()
+    ctx: Context, tx: Transaction, grant: Grant, shape: TokenShape, now: int
+) -> Issued:
+    """Store and sign a new access token shaped by ``shape`` and a refresh token that keeps
+    the whole grant, so a narrowed access token can later be widened back up to, never beyond,
+    what the person approved."""
+    settings = ctx.settings
+    audience = shape.resources or (settings.default_audience,)
+    jti = secrets.token_urlsafe(16)
+    claims: dict[str, Any] = {
+        "iss": settings.issuer,
+        "sub": grant.user_id,
+        "aud": audience[0] if len(audience) == 1 else list(audience),
+        "exp": now + settings.access_token_lifetime,
+        "iat": now,
+        "jti": jti,
+        "client_id": grant.client_id,
+    }
+    if shape.scopes:
+        claims["scope"] = " ".join(shape.scopes)
+    if shape.authorization_details:
+        claims["authorization_details"] = list(shape.authorization_details)
+    access = await sign_access_token(tx, settings.access_token_signing_alg, claims, now)
+    refresh = new_secret()
     access_digest = ctx.digester.digest("access_token", access)
     refresh_digest = ctx.digester.digest("refresh_token", refresh)
-    settings = ctx.settings
     await tx.add_token(
         Token(
             token_digest=access_digest,
             kind="access_token",
             grant_id=grant.grant_id,
             client_id=grant.client_id,
-            scopes=scopes,
+            scopes=shape.scopes,
             created_at=now,
             expires_at=now + settings.access_token_lifetime,
+            audience=audience,
+            authorization_details=shape.authorization_details,
+            jti=jti,
         )
     )
     await tx.add_token(
@@ -45,6 +123,8 @@ async def mint_tokens(
             scopes=grant.scopes,
             created_at=now,
             expires_at=now + settings.refresh_token_lifetime,
+            audience=grant.resources,
+            authorization_details=grant.authorization_details,
         )
     )
     body: dict[str, Any] = {
@@ -52,6 +132,33 @@ async def mint_tokens(
         "token_type": "Bearer",
         "expires_in": settings.access_token_lifetime,
         "refresh_token": refresh,
-        "scope": " ".join(scopes),
+        "scope": " ".join(shape.scopes),
     }
-    return body, access_digest, refresh_digest
+    if shape.authorization_details:
+        body["authorization_details"] = list(shape.authorization_details)
+    return Issued(body, access_digest, refresh_digest, jti, audience)
+
+
+def grant_shape(grant: Grant) -> TokenShape:
+    return TokenShape(grant.scopes, grant.resources, grant.authorization_details)
+
+
+def token_event(
+    type_: str, client: Client, grant: Grant, shape: TokenShape, issued: Issued, now: int
+) -> AuditEvent:
+    """The audit event for issued tokens: what they allow, never their values."""
+    return event(
+        type_,
+        now,
+        client_id=client.client_id,
+        user_id=grant.user_id,
+        request_id=grant.request_id,
+        grant_id=grant.grant_id,
+        scopes=list(shape.scopes),
+        audience=list(issued.audience),
+        authorization_details=list(shape.authorization_details),
+        access_token_jti=issued.jti,
+        refresh_token_id=issued.refresh_digest[:32],
+        token_type=issued.body["token_type"],
+        expires_in=issued.body["expires_in"],
+    )

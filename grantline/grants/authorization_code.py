@@ -9,7 +9,7 @@ from typing import Any
 from grantline.audit import event
 from grantline.context import Context
 from grantline.errors import InvalidGrant, InvalidRequest, OAuthError
-from grantline.grants._tokens import mint_tokens
+from grantline.grants._tokens import grant_shape, mint_tokens, narrow_or_error, token_event
 from grantline.models import AuthorizationCode, Client, Grant, StoredRequest
 from grantline.protocol import pkce
 from grantline.storage import Transaction
@@ -19,9 +19,15 @@ __all__ = ["issue_code", "redeem_code"]
 
 
 async def issue_code(
-    ctx: Context, tx: Transaction, stored: StoredRequest, user_id: str, now: int
+    ctx: Context,
+    tx: Transaction,
+    stored: StoredRequest,
+    user_id: str,
+    approved_details: tuple[dict[str, Any], ...],
+    now: int,
 ) -> str:
-    """Create the grant and its code inside the decision's transaction; returns the code."""
+    """Create the grant (with only the approved authorization details) and its code inside the
+    decision's transaction; returns the code."""
     req = stored.request
     grant = Grant(
         grant_id=secrets.token_hex(16),
@@ -30,6 +36,8 @@ async def issue_code(
         scopes=req.scopes,
         request_id=stored.request_id,
         created_at=now,
+        authorization_details=approved_details,
+        resources=req.resources,
     )
     code = new_secret()
     record = AuthorizationCode(
@@ -53,6 +61,8 @@ async def issue_code(
             request_id=stored.request_id,
             grant_id=grant.grant_id,
             scopes=list(req.scopes),
+            resources=list(req.resources),
+            authorization_details=list(approved_details),
             expires_at=record.expires_at,
         )
     )
@@ -113,20 +123,9 @@ async def _redeem(
     grant = await tx.get_grant(record.grant_id)
     if grant is None or grant.revoked_at is not None:
         return InvalidGrant("The grant was revoked.")
-    body, access_digest, refresh_digest = await mint_tokens(ctx, tx, grant, grant.scopes, now)
-    await tx.append(
-        event(
-            "token.issued",
-            now,
-            client_id=client.client_id,
-            user_id=grant.user_id,
-            request_id=grant.request_id,
-            grant_id=grant.grant_id,
-            scopes=list(grant.scopes),
-            access_token_id=access_digest[:32],
-            refresh_token_id=refresh_digest[:32],
-            token_type="Bearer",
-            expires_in=body["expires_in"],
-        )
-    )
-    return body
+    shape = narrow_or_error(params, grant_shape(grant), ctx.settings.scopes)
+    if isinstance(shape, OAuthError):
+        return shape
+    issued = await mint_tokens(ctx, tx, grant, shape, now)
+    await tx.append(token_event("token.issued", client, grant, shape, issued, now))
+    return issued.body

@@ -8,9 +8,8 @@ from typing import Any
 from grantline.audit import event
 from grantline.context import Context
 from grantline.errors import InvalidGrant, InvalidRequest, OAuthError
-from grantline.grants._tokens import mint_tokens
+from grantline.grants._tokens import TokenShape, mint_tokens, narrow_or_error, token_event
 from grantline.models import Client
-from grantline.protocol.scope import check_scope_subset, parse_scope
 from grantline.storage import Transaction
 
 __all__ = ["refresh"]
@@ -45,11 +44,10 @@ async def _refresh(
         return InvalidGrant("The refresh token was revoked.")
     if now >= token.expires_at:
         return InvalidGrant("The refresh token has expired.")
-    try:
-        scopes = parse_scope(params.get("scope"), ctx.settings.scopes, ()) or token.scopes
-        check_scope_subset(scopes, token.scopes)
-    except OAuthError as exc:
-        return exc
+    allowed = TokenShape(token.scopes, token.audience, token.authorization_details)
+    shape = narrow_or_error(params, allowed, ctx.settings.scopes)
+    if isinstance(shape, OAuthError):
+        return shape
     if not await tx.consume_token(digest, client.client_id, now):
         # A rotated token came back: either the client or an attacker holds a stale copy, and
         # the server cannot tell which, so the whole family goes (RFC 9700 4.14.2).
@@ -67,17 +65,6 @@ async def _refresh(
     grant = await tx.get_grant(token.grant_id)
     if grant is None or grant.revoked_at is not None:
         return InvalidGrant("The grant was revoked.")
-    body, access_digest, refresh_digest = await mint_tokens(ctx, tx, grant, scopes, now)
-    await tx.append(
-        event(
-            "token.refreshed",
-            now,
-            client_id=client.client_id,
-            user_id=grant.user_id,
-            grant_id=grant.grant_id,
-            scopes=list(scopes),
-            access_token_id=access_digest[:32],
-            refresh_token_id=refresh_digest[:32],
-        )
-    )
-    return body
+    issued = await mint_tokens(ctx, tx, grant, shape, now)
+    await tx.append(token_event("token.refreshed", client, grant, shape, issued, now))
+    return issued.body

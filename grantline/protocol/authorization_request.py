@@ -11,7 +11,13 @@ from collections.abc import Collection, Mapping
 from grantline.errors import InvalidRequest, RequestNotSupported, UnsupportedResponseType
 from grantline.models import AuthorizationRequest, Client
 from grantline.protocol import pkce
+from grantline.protocol.rar import (
+    DetailTypes,
+    parse_authorization_details,
+    validate_authorization_details,
+)
 from grantline.protocol.redirect_uri import resolve_redirect_uri
+from grantline.protocol.resource import parse_resources
 from grantline.protocol.scope import parse_scope
 
 __all__ = ["MAX_STATE_LENGTH", "validate_authorization_request"]
@@ -24,6 +30,7 @@ def validate_authorization_request(
     client: Client,
     *,
     known_scopes: Collection[str],
+    detail_types: DetailTypes,
     pushed: bool,
 ) -> AuthorizationRequest:
     """Validate an authorization request for ``client``.
@@ -46,6 +53,9 @@ def validate_authorization_request(
     if response_mode is not None and response_mode != "query":
         raise InvalidRequest("Only response_mode=query is supported.")
     scopes = parse_scope(params.get("scope"), known_scopes, client.scopes)
+    details = parse_authorization_details(params.get("authorization_details"))
+    validate_authorization_details(details, detail_types, client.authorization_details_types)
+    resources = parse_resources(params.get("resource"), client.resources)
     challenge, method = pkce.validate_challenge(
         params.get("code_challenge"), params.get("code_challenge_method")
     )
@@ -60,4 +70,6 @@ def validate_authorization_request(
         code_challenge_method=method,
         state=state,
         response_type=response_type,
+        authorization_details=details,
+        resources=resources,
     )

@@ -10,17 +10,27 @@ from urllib.parse import unquote_plus
 
 from grantline.errors import InvalidRequest
 
-__all__ = ["MAX_PARAMETERS", "parse_params"]
+__all__ = ["MAX_PARAMETERS", "REPEATABLE", "VALUE_SEPARATOR", "parse_params", "split_values"]
 
 #: More distinct parameters than any OAuth request needs; bounds the work an attacker can cause.
 MAX_PARAMETERS = 64
+#: RFC 8707 section 2: "Multiple resource parameters MAY be used".
+REPEATABLE = frozenset({"resource"})
+#: Repeated values are joined with a newline: control characters are refused inside values, so
+#: the join is unambiguous and the parameters stay a plain ``dict[str, str]``.
+VALUE_SEPARATOR = "\n"
+
+
+def split_values(joined: str | None) -> tuple[str, ...]:
+    """The values of a repeatable parameter, in the order they were sent."""
+    return () if joined is None else tuple(joined.split(VALUE_SEPARATOR))
 
 
 def parse_params(raw: bytes | str) -> dict[str, str]:
     """Decode ``application/x-www-form-urlencoded`` data into a parameter dict.
 
-    Refuses duplicates, invalid UTF-8 and control characters with ``invalid_request``, and drops
-    parameters with an empty value.
+    Refuses duplicates (other than of ``REPEATABLE`` parameters), invalid UTF-8 and control
+    characters with ``invalid_request``, and drops parameters with an empty value.
     """
     if isinstance(raw, bytes):
         try:
@@ -42,6 +52,11 @@ def parse_params(raw: bytes | str) -> dict[str, str]:
         name_raw, _, value_raw = pair.partition("=")
         name = _decode(name_raw)
         value = _decode(value_raw)
+        if name in REPEATABLE:
+            if value:
+                previous = params.get(name)
+                params[name] = value if previous is None else previous + VALUE_SEPARATOR + value
+            continue
         if name in seen:
             raise InvalidRequest(f"The {name} parameter is repeated.")
         seen.add(name)

@@ -18,6 +18,7 @@ from grantline.models import (
     Grant,
     Interaction,
     Session,
+    SigningKey,
     StoredRequest,
     Token,
     User,
@@ -131,6 +132,9 @@ class TokenStore(Protocol):
 
     async def get_token(self, token_digest: str) -> Token | None: ...
 
+    async def revoke_token(self, token_digest: str, now: int) -> bool:
+        """Revokes one token; True if it was not revoked already."""
+
     async def consume_token(self, token_digest: str, client_id: str, now: int) -> bool:
         """Rotates a refresh token: True for the one caller that consumed an unused, unrevoked
         token issued to ``client_id``."""
@@ -139,8 +143,11 @@ class TokenStore(Protocol):
 class SigningKeyStore(Protocol):
     async def add_signing_key(self, kid: str, alg: str, private_jwk: str, now: int) -> None: ...
 
-    async def list_signing_keys(self) -> list[tuple[str, str, str]]:
-        """(kid, alg, private_jwk) of keys not retired, newest first."""
+    async def list_signing_keys(self, now: int | None = None) -> list[SigningKey]:
+        """Keys still published at ``now`` (every key when None), newest first."""
+
+    async def retire_signing_keys(self, keep_kid: str, published_until: int) -> int:
+        """Retire every active key but ``keep_kid``, published until the given time."""
 
 
 class AuditLog(Protocol):

@@ -25,6 +25,7 @@ from grantline.models import (
     Grant,
     Interaction,
     Session,
+    SigningKey,
     StoredRequest,
     Token,
     TokenKind,
@@ -113,6 +114,9 @@ class SQLiteTransaction:
             scopes=tuple(meta.get("scopes", ())),
             require_par=meta.get("require_par"),
             par_lifetime=meta.get("par_lifetime"),
+            authorization_details_types=tuple(meta.get("authorization_details_types", ())),
+            resources=tuple(meta.get("resources", ())),
+            can_introspect=bool(meta.get("can_introspect", False)),
             created_at=row[5],
             updated_at=row[6],
         )
@@ -124,6 +128,9 @@ class SQLiteTransaction:
             "scopes": list(client.scopes),
             "require_par": client.require_par,
             "par_lifetime": client.par_lifetime,
+            "authorization_details_types": list(client.authorization_details_types),
+            "resources": list(client.resources),
+            "can_introspect": client.can_introspect,
         }
         return (
             client.client_id,
@@ -340,7 +347,7 @@ class SQLiteTransaction:
     async def add_grant(self, grant: Grant) -> None:
         self._run(
             "INSERT INTO grants (grant_id, client_id, user_id, scopes, request_id, created_at, "
-            "revoked_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
+            "revoked_at, authorization_details, resources) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
             (
                 grant.grant_id,
                 grant.client_id,
@@ -349,18 +356,30 @@ class SQLiteTransaction:
                 grant.request_id,
                 grant.created_at,
                 grant.revoked_at,
+                _dumps(list(grant.authorization_details)),
+                _dumps(list(grant.resources)),
             ),
         )
 
     async def get_grant(self, grant_id: str) -> Grant | None:
         row = self._one(
-            "SELECT grant_id, client_id, user_id, scopes, request_id, created_at, revoked_at "
-            "FROM grants WHERE grant_id = ?",
+            "SELECT grant_id, client_id, user_id, scopes, request_id, created_at, revoked_at, "
+            "authorization_details, resources FROM grants WHERE grant_id = ?",
             (grant_id,),
         )
         if row is None:
             return None
-        return Grant(row[0], row[1], row[2], tuple(json.loads(row[3])), row[4], row[5], row[6])
+        return Grant(
+            grant_id=row[0],
+            client_id=row[1],
+            user_id=row[2],
+            scopes=tuple(json.loads(row[3])),
+            request_id=row[4],
+            created_at=row[5],
+            revoked_at=row[6],
+            authorization_details=tuple(json.loads(row[7])),
+            resources=tuple(json.loads(row[8])),
+        )
 
     async def revoke_grant(self, grant_id: str, now: int) -> bool:
         self._run(
@@ -421,13 +440,13 @@ class SQLiteTransaction:
 
     _TOKEN_COLS = (
         "token_digest, kind, grant_id, client_id, scopes, created_at, expires_at, consumed_at, "
-        "revoked_at"
+        "revoked_at, audience, authorization_details, jti"
     )
 
     async def add_token(self, token: Token) -> None:
         t = token
         self._run(
-            f"INSERT INTO tokens ({self._TOKEN_COLS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            f"INSERT INTO tokens ({self._TOKEN_COLS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             (
                 t.token_digest,
                 t.kind,
@@ -438,6 +457,9 @@ class SQLiteTransaction:
                 t.expires_at,
                 t.consumed_at,
                 t.revoked_at,
+                _dumps(list(t.audience)),
+                _dumps(list(t.authorization_details)),
+                t.jti,
             ),
         )
 
@@ -457,6 +479,18 @@ class SQLiteTransaction:
             expires_at=row[6],
             consumed_at=row[7],
             revoked_at=row[8],
+            audience=tuple(json.loads(row[9])),
+            authorization_details=tuple(json.loads(row[10])),
+            jti=row[11],
+        )
+
+    async def revoke_token(self, token_digest: str, now: int) -> bool:
+        return (
+            self._run(
+                "UPDATE tokens SET revoked_at = ? WHERE token_digest = ? AND revoked_at IS NULL",
+                (now, token_digest),
+            )
+            == 1
         )
 
     async def consume_token(self, token_digest: str, client_id: str, now: int) -> bool:
@@ -477,12 +511,20 @@ class SQLiteTransaction:
             (kid, alg, private_jwk, now),
         )
 
-    async def list_signing_keys(self) -> list[tuple[str, str, str]]:
+    async def list_signing_keys(self, now: int | None = None) -> list[SigningKey]:
         rows = self._all(
-            "SELECT kid, alg, private_jwk FROM signing_keys WHERE retired_at IS NULL "
-            "ORDER BY created_at DESC, kid"
+            "SELECT kid, alg, private_jwk, created_at, retired_at FROM signing_keys "
+            "WHERE ? IS NULL OR retired_at IS NULL OR retired_at > ? "
+            "ORDER BY created_at DESC, rowid DESC",
+            (now, now),
         )
-        return [(r[0], r[1], r[2]) for r in rows]
+        return [SigningKey(*r) for r in rows]
+
+    async def retire_signing_keys(self, keep_kid: str, published_until: int) -> int:
+        return self._run(
+            "UPDATE signing_keys SET retired_at = ? WHERE kid != ? AND retired_at IS NULL",
+            (published_until, keep_kid),
+        )
 
     # -- audit ---------------------------------------------------------------------------
 

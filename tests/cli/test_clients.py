@@ -159,6 +159,9 @@ def test_add_with_every_option(data_dir: Path) -> None:
         "scope": "inbox.read invoices.pay",
         "require_pushed_authorization_requests": True,
         "par_lifetime": 30,
+        "authorization_details_types": [],
+        "resources": [],
+        "can_introspect": False,
     }
 
     client = get_client(data_dir, "invoice-agent")
@@ -490,6 +493,9 @@ def test_list_json_describes_clients_without_secrets(data_dir: Path) -> None:
             "scope": "inbox.read",
             "require_pushed_authorization_requests": True,
             "par_lifetime": 45,
+            "authorization_details_types": [],
+            "resources": [],
+            "can_introspect": False,
         }
     ]
     assert client.secret_digest is not None
@@ -518,6 +524,9 @@ def test_show_prints_the_registration_and_never_a_secret(data_dir: Path) -> None
         "scope": None,
         "require_pushed_authorization_requests": None,
         "par_lifetime": None,
+        "authorization_details_types": [],
+        "resources": [],
+        "can_introspect": False,
     }
     assert not any("secret" in key for key in shown)
     assert client.secret_digest is not None

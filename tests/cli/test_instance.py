@@ -161,7 +161,7 @@ def test_init_twice_changes_nothing(data_dir: Path) -> None:
     files = [data_dir / "grantline.toml", data_dir / "secret.key", data_dir / "grantline.db"]
     before = {path: snapshot(path) for path in files}
     events_before = event_types(data_dir)
-    kid_before = with_store(data_dir, lambda tx: tx.list_signing_keys())[0][0]
+    kid_before = with_store(data_dir, lambda tx: tx.list_signing_keys())[0].kid
 
     result = cli("init", "--data-dir", data_dir)
 
@@ -170,7 +170,7 @@ def test_init_twice_changes_nothing(data_dir: Path) -> None:
     assert "created" not in result.output
     assert {path: snapshot(path) for path in files} == before
     assert signing_key_count(data_dir) == 1
-    assert with_store(data_dir, lambda tx: tx.list_signing_keys())[0][0] == kid_before
+    assert with_store(data_dir, lambda tx: tx.list_signing_keys())[0].kid == kid_before
     assert event_types(data_dir) == events_before
 
 

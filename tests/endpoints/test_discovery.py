@@ -3,7 +3,6 @@ from __future__ import annotations
 import httpx
 
 from grantline.storage.sql import SQLiteStore
-from grantline.tokens.keys import create_signing_key
 
 
 async def test_metadata_document(http: httpx.AsyncClient) -> None:
@@ -17,12 +16,12 @@ async def test_metadata_document(http: httpx.AsyncClient) -> None:
 
 
 async def test_jwks_publishes_public_keys_only(http: httpx.AsyncClient, store: SQLiteStore) -> None:
-    async with store.transaction() as tx:
-        kid = await create_signing_key(tx, 0)
+    async with store.reader() as tx:
+        (stored,) = await tx.list_signing_keys()
     response = await http.get("/jwks")
     assert response.status_code == 200
     (key,) = response.json()["keys"]
-    assert key["kid"] == kid
+    assert key["kid"] == stored.kid
     assert key["kty"] == "EC" and key["crv"] == "P-256" and key["alg"] == "ES256"
     assert "d" not in key
 

@@ -98,9 +98,7 @@ REFUSALS = [
 ]
 
 
-@pytest.mark.parametrize(
-    ("overrides", "error"), [pytest.param(o, e, id=i) for i, o, e in REFUSALS]
-)
+@pytest.mark.parametrize(("overrides", "error"), [pytest.param(o, e, id=i) for i, o, e in REFUSALS])
 async def test_invalid_pushes_are_refused_with_the_rfc_error(
     agent: Agent, store: SQLiteStore, overrides: dict[str, str | None], error: str
 ) -> None:

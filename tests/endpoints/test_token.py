@@ -123,9 +123,7 @@ async def test_redirect_uri_must_match(agent: Agent) -> None:
         ),
     ],
 )
-async def test_malformed_token_requests(
-    agent: Agent, data: dict[str, str], error: str
-) -> None:
+async def test_malformed_token_requests(agent: Agent, data: dict[str, str], error: str) -> None:
     response = await agent.token(data)
     assert response.status_code == 400
     assert response.json()["error"] == error

@@ -4,17 +4,20 @@ import pytest
 
 from grantline.errors import OAuthError
 from grantline.models import Client
+from grantline.policy.authorization_details import DetailTypeRegistry
 from grantline.protocol.authorization_request import (
     MAX_STATE_LENGTH,
     validate_authorization_request,
 )
 from grantline.protocol.pkce import s256_challenge
+from tests.helpers import EXAMPLE_TYPES
 
 CLIENT = Client(
     "agent", "Agent", "client_secret_basic", ("https://a.example/cb", "https://a.example/2")
 )
 KNOWN = {"inbox.read": "Read", "invoices.pay": "Pay"}
 CHALLENGE = s256_challenge("v" * 43)
+TYPES = DetailTypeRegistry(EXAMPLE_TYPES)
 
 
 def params(**overrides: str | None) -> dict[str, str]:
@@ -33,7 +36,9 @@ def params(**overrides: str | None) -> dict[str, str]:
 
 @pytest.mark.parametrize("pushed", [True, False], ids=["par", "authorize"])
 def test_a_valid_request_is_parsed_identically_at_both_endpoints(pushed: bool) -> None:
-    request = validate_authorization_request(params(), CLIENT, known_scopes=KNOWN, pushed=pushed)
+    request = validate_authorization_request(
+        params(), CLIENT, known_scopes=KNOWN, detail_types=TYPES, pushed=pushed
+    )
     assert request.client_id == "agent"
     assert request.redirect_uri == "https://a.example/cb"
     assert request.scopes == ("inbox.read",)
@@ -69,7 +74,9 @@ def test_refusals_carry_the_rfc_error_code(
     overrides: dict[str, str | None], error: str, redirectable: bool
 ) -> None:
     with pytest.raises(OAuthError) as info:
-        validate_authorization_request(params(**overrides), CLIENT, known_scopes=KNOWN, pushed=True)
+        validate_authorization_request(
+            params(**overrides), CLIENT, known_scopes=KNOWN, detail_types=TYPES, pushed=True
+        )
     assert info.value.error == error
     assert info.value.status_code == 400
     assert info.value.redirectable is redirectable
@@ -78,7 +85,7 @@ def test_refusals_carry_the_rfc_error_code(
 def test_request_uri_is_refused_at_par_only() -> None:
     with pytest.raises(OAuthError, match="request_uri must not") as info:
         validate_authorization_request(
-            params(request_uri="urn:x"), CLIENT, known_scopes=KNOWN, pushed=True
+            params(request_uri="urn:x"), CLIENT, known_scopes=KNOWN, detail_types=TYPES, pushed=True
         )
     assert info.value.error == "invalid_request"
 
@@ -90,6 +97,7 @@ def test_unregistered_redirect_uri_is_checked_before_anything_else() -> None:
             params(redirect_uri="https://evil.example/", response_type="token"),
             CLIENT,
             known_scopes=KNOWN,
+            detail_types=TYPES,
             pushed=False,
         )
     assert info.value.redirectable is False
@@ -99,6 +107,10 @@ def test_client_scope_allow_list_applies() -> None:
     narrow = Client("agent", "A", "none", ("https://a.example/cb",), scopes=("inbox.read",))
     with pytest.raises(OAuthError) as info:
         validate_authorization_request(
-            params(scope="invoices.pay"), narrow, known_scopes=KNOWN, pushed=True
+            params(scope="invoices.pay"),
+            narrow,
+            known_scopes=KNOWN,
+            detail_types=TYPES,
+            pushed=True,
         )
     assert info.value.error == "invalid_scope"

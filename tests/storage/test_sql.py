@@ -608,26 +608,27 @@ async def test_consume_revoked_token_is_false(store: SQLiteStore) -> None:
 # -- signing keys --------------------------------------------------------------------------
 
 
-async def test_signing_keys_are_listed_newest_first_without_retired_ones(
-    store: SQLiteStore, db_path: Path
+async def test_signing_keys_are_listed_newest_first_and_retire_after_their_time(
+    store: SQLiteStore,
 ) -> None:
     async with store.reader() as tx:
-        assert await tx.list_signing_keys() == []
+        (template_key,) = await tx.list_signing_keys()  # created with the test database
     async with store.transaction() as tx:
         await tx.add_signing_key("old", "ES256", '{"kid": "old"}', NOW)
         await tx.add_signing_key("new", "ES256", '{"kid": "new"}', NOW + 100)
-        await tx.add_signing_key("retired", "ES256", '{"kid": "retired"}', NOW + 200)
-    conn = sqlite3.connect(db_path)
-    try:
-        with conn:
-            conn.execute("UPDATE signing_keys SET retired_at = ? WHERE kid = 'retired'", (NOW,))
-    finally:
-        conn.close()
+        assert await tx.retire_signing_keys("new", NOW + 500) == 2
     async with store.reader() as tx:
-        assert await tx.list_signing_keys() == [
-            ("new", "ES256", '{"kid": "new"}'),
-            ("old", "ES256", '{"kid": "old"}'),
+        keys = await tx.list_signing_keys(NOW + 200)
+        assert [(k.kid, k.active) for k in keys] == [
+            ("new", True),
+            ("old", False),
+            (template_key.kid, False),
         ]
+        assert keys[1].retired_at == NOW + 500
+        # Once the old keys' tokens have all expired, they are no longer published.
+        assert [k.kid for k in await tx.list_signing_keys(NOW + 500)] == ["new"]
+        # Without a time, every key is listed (for `grantline keys list --all`).
+        assert len(await tx.list_signing_keys()) == 3
 
 
 # -- audit ---------------------------------------------------------------------------------

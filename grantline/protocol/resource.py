@@ -1,0 +1,35 @@
+"""Resource indicators (RFC 8707): which protected resources a token is meant for."""
+
+from __future__ import annotations
+
+from collections.abc import Collection
+from urllib.parse import urlsplit
+
+from grantline.errors import InvalidTarget
+from grantline.protocol.params import split_values
+
+__all__ = ["MAX_RESOURCES", "parse_resources"]
+
+MAX_RESOURCES = 16
+
+
+def parse_resources(joined: str | None, allowed: Collection[str]) -> tuple[str, ...]:
+    """The requested ``resource`` values, each checked and allowed for the client.
+
+    RFC 8707 section 2: "Its value MUST be an absolute URI ... MUST NOT include a fragment
+    component." A client with no registered resources may name none.
+    """
+    resources: list[str] = []
+    for value in split_values(joined):
+        parts = urlsplit(value)
+        if not parts.scheme or not (parts.netloc or parts.path) or "#" in value:
+            raise InvalidTarget(f"resource {value!r} is not an absolute URI without a fragment.")
+        if any(ch.isspace() for ch in value):
+            raise InvalidTarget("resource values must not contain whitespace.")
+        if value not in allowed:
+            raise InvalidTarget(f"This client may not request the resource {value!r}.")
+        if value not in resources:
+            resources.append(value)
+    if len(resources) > MAX_RESOURCES:
+        raise InvalidTarget(f"At most {MAX_RESOURCES} resources may be requested.")
+    return tuple(resources)
