@@ -10,15 +10,16 @@ import dataclasses
 import json
 import secrets
 from typing import Any
-from urllib.parse import urlsplit
 
 import click
 
 from grantline.audit import event
 from grantline.cli._common import data_dir_option, load, run_with_store
 from grantline.context import system_clock
+from grantline.errors import OAuthError
 from grantline.models import AUTH_METHODS, AuthMethod, Client
 from grantline.protocol.redirect_uri import validate_registered_redirect_uri
+from grantline.protocol.resource import check_resource_uri
 from grantline.settings import PAR_LIFETIME_CAP, Settings
 from grantline.storage import Store
 from grantline.tokens.digest import Digester, new_secret
@@ -74,12 +75,10 @@ def _check_detail_types(settings: Settings, types: tuple[str, ...]) -> tuple[str
 
 def _check_resources(resources: tuple[str, ...]) -> tuple[str, ...]:
     for uri in resources:
-        parts = urlsplit(uri)
-        if not parts.scheme or not parts.netloc or "#" in uri or any(c.isspace() for c in uri):
-            raise click.BadParameter(
-                f"{uri!r} is not an absolute URI without a fragment (RFC 8707)",
-                param_hint="--resource",
-            )
+        try:
+            check_resource_uri(uri)
+        except OAuthError as exc:
+            raise click.BadParameter(exc.description, param_hint="--resource") from None
     return tuple(dict.fromkeys(resources))
 
 
@@ -150,6 +149,8 @@ def add(
 ) -> None:
     """Register a client; its secret is printed once and stored only as a keyed digest."""
     _, settings = load(data_dir)
+    if can_introspect and auth_method == "none":
+        raise click.UsageError("a public client (--auth-method none) cannot be --can-introspect")
     now = system_clock()
     secret = None if auth_method == "none" else new_secret()
     client = Client(
@@ -330,6 +331,8 @@ def update(
     if resources:
         changes["resources"] = _check_resources(resources)
     if can_introspect is not None:
+        if can_introspect and client.auth_method == "none":
+            raise click.UsageError("a public client cannot be --can-introspect")
         changes["can_introspect"] = can_introspect
     if not changes:
         raise click.UsageError("nothing to change")

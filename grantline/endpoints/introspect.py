@@ -61,11 +61,12 @@ async def _describe(ctx: Context, caller: Client, value: str, hint: str | None) 
         "iss": ctx.settings.issuer,
         "client_id": token.client_id,
         "sub": grant.user_id,
-        "scope": " ".join(token.scopes),
         "iat": token.created_at,
         "exp": token.expires_at,
         "token_type": "Bearer" if token.kind == "access_token" else "refresh_token",
     }
+    if token.scopes:
+        body["scope"] = " ".join(token.scopes)
     if audience:
         body["aud"] = audience[0] if len(audience) == 1 else list(audience)
     if token.jti:

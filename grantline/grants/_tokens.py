@@ -132,8 +132,10 @@ async def mint_tokens(
         "token_type": "Bearer",
         "expires_in": settings.access_token_lifetime,
         "refresh_token": refresh,
-        "scope": " ".join(shape.scopes),
     }
+    if shape.scopes:
+        # RFC 6749 3.3: a scope value has at least one token, so none means no parameter.
+        body["scope"] = " ".join(shape.scopes)
     if shape.authorization_details:
         body["authorization_details"] = list(shape.authorization_details)
     return Issued(body, access_digest, refresh_digest, jti, audience)

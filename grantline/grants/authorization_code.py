@@ -9,7 +9,13 @@ from typing import Any
 from grantline.audit import event
 from grantline.context import Context
 from grantline.errors import InvalidGrant, InvalidRequest, OAuthError
-from grantline.grants._tokens import grant_shape, mint_tokens, narrow_or_error, token_event
+from grantline.grants._tokens import (
+    TokenShape,
+    grant_shape,
+    mint_tokens,
+    narrow_or_error,
+    token_event,
+)
 from grantline.models import AuthorizationCode, Client, Grant, StoredRequest
 from grantline.protocol import pkce
 from grantline.storage import Transaction
@@ -97,6 +103,15 @@ async def _redeem(
     # The client binding is checked before consuming: another client cannot burn this code.
     if record is None or record.client_id != client.client_id:
         return InvalidGrant("The authorization code is invalid.")
+    grant = await tx.get_grant(record.grant_id)
+    shape: TokenShape | None = None
+    if record.consumed_at is None and grant is not None and grant.revoked_at is None:
+        # Narrowing is checked before the code is consumed: asking for a resource or item that
+        # was not granted is the client's mistake, and must not cost the person a new consent.
+        narrowed = narrow_or_error(params, grant_shape(grant), ctx.settings.scopes)
+        if isinstance(narrowed, OAuthError):
+            return narrowed
+        shape = narrowed
     if not await tx.consume_code(digest, client.client_id, now):
         # RFC 6749 4.1.2: "If an authorization code is used more than once, the authorization
         # server MUST deny the request and SHOULD revoke ... all tokens previously issued".
@@ -120,12 +135,8 @@ async def _redeem(
         pkce.verify(params.get("code_verifier"), record.code_challenge)
     except OAuthError as exc:
         return exc
-    grant = await tx.get_grant(record.grant_id)
-    if grant is None or grant.revoked_at is not None:
+    if grant is None or shape is None:
         return InvalidGrant("The grant was revoked.")
-    shape = narrow_or_error(params, grant_shape(grant), ctx.settings.scopes)
-    if isinstance(shape, OAuthError):
-        return shape
     issued = await mint_tokens(ctx, tx, grant, shape, now)
     await tx.append(token_event("token.issued", client, grant, shape, issued, now))
     return issued.body

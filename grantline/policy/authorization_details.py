@@ -12,7 +12,7 @@ import re
 from collections.abc import Mapping
 from typing import Any
 
-from jinja2 import ChainableUndefined, TemplateError
+from jinja2 import ChainableUndefined
 from jinja2.sandbox import ImmutableSandboxedEnvironment
 from jsonschema import Draft202012Validator
 from jsonschema.exceptions import best_match
@@ -64,7 +64,9 @@ class DetailTypeRegistry:
         item falls back to the raw JSON, so the person is never shown less than was asked."""
         try:
             text = self._templates[detail["type"]].render(**detail)
-        except (TemplateError, TypeError, ValueError):
+        except Exception:
+            # A deployer's template meets client-chosen data: any failure in it (undefined
+            # names, arithmetic on strings, division by zero) must fall back, not fail the page.
             text = ""
         text = _WHITESPACE.sub(" ", text).strip()
         return text or json.dumps(detail, sort_keys=True, ensure_ascii=False)

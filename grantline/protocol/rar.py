@@ -7,6 +7,7 @@ through the ``DetailTypes`` protocol, so this module stays pure.
 from __future__ import annotations
 
 import json
+import math
 from collections.abc import Collection, Mapping
 from typing import Any, Protocol
 
@@ -52,6 +53,15 @@ def _reject_constant(name: str) -> Any:
     raise InvalidAuthorizationDetails(f"authorization_details contains {name}, which is not JSON.")
 
 
+def _finite(text: str) -> float:
+    value = float(text)
+    if not math.isfinite(value):
+        raise InvalidAuthorizationDetails(
+            f"authorization_details has a number out of range: {text[:20]}"
+        )
+    return value
+
+
 def _depth(value: Any, level: int = 0) -> int:
     if level > MAX_DEPTH:
         return level
@@ -68,7 +78,10 @@ def parse_authorization_details(raw: str | None) -> tuple[Detail, ...]:
         return ()
     try:
         value = json.loads(
-            raw, object_pairs_hook=_no_duplicate_keys, parse_constant=_reject_constant
+            raw,
+            object_pairs_hook=_no_duplicate_keys,
+            parse_constant=_reject_constant,
+            parse_float=_finite,
         )
     except (ValueError, RecursionError):
         raise InvalidAuthorizationDetails("authorization_details is not valid JSON.") from None

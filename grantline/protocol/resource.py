@@ -8,24 +8,32 @@ from urllib.parse import urlsplit
 from grantline.errors import InvalidTarget
 from grantline.protocol.params import split_values
 
-__all__ = ["MAX_RESOURCES", "parse_resources"]
+__all__ = ["MAX_RESOURCES", "check_resource_uri", "parse_resources"]
 
 MAX_RESOURCES = 16
 
 
-def parse_resources(joined: str | None, allowed: Collection[str]) -> tuple[str, ...]:
-    """The requested ``resource`` values, each checked and allowed for the client.
+def check_resource_uri(value: str) -> str:
+    """RFC 8707 section 2: "Its value MUST be an absolute URI ... MUST NOT include a fragment
+    component." Used both for requests and when registering a client's resources."""
+    parts = urlsplit(value)
+    if (
+        not parts.scheme
+        or not (parts.netloc or parts.path)
+        or "#" in value
+        or any(ch.isspace() for ch in value)
+        or (parts.scheme in ("http", "https") and not parts.hostname)
+    ):
+        raise InvalidTarget(f"resource {value!r} is not an absolute URI without a fragment.")
+    return value
 
-    RFC 8707 section 2: "Its value MUST be an absolute URI ... MUST NOT include a fragment
-    component." A client with no registered resources may name none.
-    """
+
+def parse_resources(joined: str | None, allowed: Collection[str]) -> tuple[str, ...]:
+    """The requested ``resource`` values, each checked and allowed for the client. A client
+    with no registered resources may name none."""
     resources: list[str] = []
     for value in split_values(joined):
-        parts = urlsplit(value)
-        if not parts.scheme or not (parts.netloc or parts.path) or "#" in value:
-            raise InvalidTarget(f"resource {value!r} is not an absolute URI without a fragment.")
-        if any(ch.isspace() for ch in value):
-            raise InvalidTarget("resource values must not contain whitespace.")
+        check_resource_uri(value)
         if value not in allowed:
             raise InvalidTarget(f"This client may not request the resource {value!r}.")
         if value not in resources:

@@ -146,8 +146,8 @@ class SigningKeyStore(Protocol):
     async def list_signing_keys(self, now: int | None = None) -> list[SigningKey]:
         """Keys still published at ``now`` (every key when None), newest first."""
 
-    async def retire_signing_keys(self, keep_kid: str, published_until: int) -> int:
-        """Retire every active key but ``keep_kid``, published until the given time."""
+    async def retire_signing_keys(self, keep_kid: str, alg: str, published_until: int) -> int:
+        """Retire every active ``alg`` key but ``keep_kid``, published until the given time."""
 
 
 class AuditLog(Protocol):

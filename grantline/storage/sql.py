@@ -520,10 +520,11 @@ class SQLiteTransaction:
         )
         return [SigningKey(*r) for r in rows]
 
-    async def retire_signing_keys(self, keep_kid: str, published_until: int) -> int:
+    async def retire_signing_keys(self, keep_kid: str, alg: str, published_until: int) -> int:
         return self._run(
-            "UPDATE signing_keys SET retired_at = ? WHERE kid != ? AND retired_at IS NULL",
-            (published_until, keep_kid),
+            "UPDATE signing_keys SET retired_at = ? "
+            "WHERE kid != ? AND alg = ? AND retired_at IS NULL",
+            (published_until, keep_kid, alg),
         )
 
     # -- audit ---------------------------------------------------------------------------

@@ -42,10 +42,11 @@ async def create_signing_key(keys: SigningKeyStore, now: int, alg: str = "ES256"
 
 
 async def rotate_signing_key(keys: SigningKeyStore, now: int, alg: str, verify_for: int) -> str:
-    """Create a new active key; older keys stay published for ``verify_for`` seconds, the
-    longest an access token they signed can still be valid."""
+    """Create a new active key for ``alg``; older keys of the same alg stay published for
+    ``verify_for`` seconds, the longest an access token they signed can still be valid. Keys of
+    other algs stay active, so rotating ahead of an algorithm change never stops issuance."""
     kid = await create_signing_key(keys, now, alg)
-    await keys.retire_signing_keys(kid, now + verify_for)
+    await keys.retire_signing_keys(kid, alg, now + verify_for)
     return kid
 
 

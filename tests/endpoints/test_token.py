@@ -244,3 +244,11 @@ async def test_public_client_completes_the_flow_with_pkce_only(
         },
     )
     assert response.status_code == 200, response.text
+
+
+async def test_a_bad_narrowing_at_code_exchange_does_not_cost_the_code(agent: Agent) -> None:
+    code, verifier = await agent.code_for()
+    wrong = await agent.exchange(code, verifier, resource="https://elsewhere.example/")
+    assert wrong.status_code == 400
+    assert wrong.json()["error"] == "invalid_target"
+    assert (await agent.exchange(code, verifier)).status_code == 200

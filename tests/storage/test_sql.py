@@ -616,7 +616,7 @@ async def test_signing_keys_are_listed_newest_first_and_retire_after_their_time(
     async with store.transaction() as tx:
         await tx.add_signing_key("old", "ES256", '{"kid": "old"}', NOW)
         await tx.add_signing_key("new", "ES256", '{"kid": "new"}', NOW + 100)
-        assert await tx.retire_signing_keys("new", NOW + 500) == 2
+        assert await tx.retire_signing_keys("new", "ES256", NOW + 500) == 2
     async with store.reader() as tx:
         keys = await tx.list_signing_keys(NOW + 200)
         assert [(k.kid, k.active) for k in keys] == [
@@ -629,6 +629,11 @@ async def test_signing_keys_are_listed_newest_first_and_retire_after_their_time(
         assert [k.kid for k in await tx.list_signing_keys(NOW + 500)] == ["new"]
         # Without a time, every key is listed (for `grantline keys list --all`).
         assert len(await tx.list_signing_keys()) == 3
+    async with store.transaction() as tx:
+        # Rotation retires keys of its own alg only.
+        await tx.add_signing_key("ed", "Ed25519", '{"kid": "ed"}', NOW + 600)
+        assert await tx.retire_signing_keys("ed", "Ed25519", NOW + 900) == 0
+        assert [k.kid for k in await tx.list_signing_keys(NOW + 700) if k.active] == ["ed", "new"]
 
 
 # -- audit ---------------------------------------------------------------------------------
