@@ -16,9 +16,12 @@ __all__ = ["MAX_PARAMETERS", "REPEATABLE", "VALUE_SEPARATOR", "parse_params", "s
 MAX_PARAMETERS = 64
 #: RFC 8707 section 2: "Multiple resource parameters MAY be used".
 REPEATABLE = frozenset({"resource"})
-#: Repeated values are joined with a newline: control characters are refused inside values, so
-#: the join is unambiguous and the parameters stay a plain ``dict[str, str]``.
-VALUE_SEPARATOR = "\n"
+#: Repeated values are joined with the unit separator: it is refused inside values, so the join
+#: is unambiguous and the parameters stay a plain ``dict[str, str]``.
+VALUE_SEPARATOR = "\x1f"
+#: JSON values (``authorization_details``) may be pretty-printed; other control characters are
+#: never legitimate and are refused.
+_ALLOWED_WHITESPACE = frozenset("\t\n\r")
 
 
 def split_values(joined: str | None) -> tuple[str, ...]:
@@ -70,6 +73,8 @@ def _decode(component: str) -> str:
         decoded = unquote_plus(component, errors="strict")
     except UnicodeDecodeError:
         raise InvalidRequest("A parameter is not valid UTF-8.") from None
-    if any(ord(ch) < 0x20 or ord(ch) == 0x7F for ch in decoded):
+    if any(
+        (ord(ch) < 0x20 and ch not in _ALLOWED_WHITESPACE) or ord(ch) == 0x7F for ch in decoded
+    ):
         raise InvalidRequest("A parameter contains a control character.")
     return decoded

@@ -34,7 +34,8 @@ def test_repeated_parameters_are_refused(raw: bytes) -> None:
         pytest.param(b"a=%ff", id="invalid-utf8"),
         pytest.param("a=\u00e9".encode(), id="raw-non-ascii"),
         pytest.param(b"a=%00", id="nul"),
-        pytest.param(b"a=x%0Ay", id="newline"),
+        pytest.param(b"a=x%1Fy", id="unit-separator"),
+        pytest.param(b"a=x%7Fy", id="delete"),
     ],
 )
 def test_malformed_encoding_is_refused(raw: bytes) -> None:
@@ -56,3 +57,9 @@ def test_query_strings_and_empty_input() -> None:
     assert parse_params("") == {}
     assert parse_params(b"") == {}
     assert parse_params("a=1&&b=2") == {"a": "1", "b": "2"}
+
+
+def test_json_whitespace_is_allowed_in_values() -> None:
+    assert parse_params(b"authorization_details=%5B%0A%09%7B%7D%0D%0A%5D") == {
+        "authorization_details": "[\n\t{}\r\n]"
+    }

@@ -25,7 +25,7 @@ def test_repeated_resource_parameters_are_kept_in_order() -> None:
     params = parse_params(
         "resource=https%3A%2F%2Fapi.example%2Fpayments&scope=a&resource=https%3A%2F%2Fapi.example%2Ffiles"
     )
-    assert params["resource"] == f"{PAYMENTS}\n{FILES}"
+    assert params["resource"] == f"{PAYMENTS}\x1f{FILES}"
     assert params["scope"] == "a"
     assert split_values(params["resource"]) == (PAYMENTS, FILES)
 
@@ -40,10 +40,18 @@ def test_only_resource_may_repeat() -> None:
         parse_params("scope=a&scope=b")
 
 
-def test_a_newline_cannot_be_smuggled_into_one_value() -> None:
-    # The join uses "\n", so a value carrying one would split into two resources.
+def test_the_separator_cannot_be_smuggled_into_one_value() -> None:
+    # Repeats are joined with U+001F, so a value carrying one would split into two resources.
     with pytest.raises(InvalidRequest, match="control character"):
-        parse_params("resource=https%3A%2F%2Fapi.example%2Fpayments%0Ahttps%3A%2F%2Fevil.example")
+        parse_params("resource=https%3A%2F%2Fapi.example%2Fpayments%1Fhttps%3A%2F%2Fevil.example")
+
+
+def test_a_newline_inside_one_value_stays_one_invalid_resource() -> None:
+    params = parse_params(
+        "resource=https%3A%2F%2Fapi.example%2Fpayments%0Ahttps%3A%2F%2Fevil.example"
+    )
+    with pytest.raises(InvalidTarget):
+        parse_resources(params["resource"], ALLOWED)
 
 
 def test_no_resource_means_none() -> None:
@@ -52,11 +60,11 @@ def test_no_resource_means_none() -> None:
 
 
 def test_allowed_resources_are_returned_once_each() -> None:
-    assert parse_resources(f"{FILES}\n{PAYMENTS}\n{FILES}", ALLOWED) == (FILES, PAYMENTS)
+    assert parse_resources(f"{FILES}\x1f{PAYMENTS}\x1f{FILES}", ALLOWED) == (FILES, PAYMENTS)
 
 
 def test_a_resource_not_registered_for_the_client_is_refused() -> None:
-    description = target_refusal(f"{PAYMENTS}\nhttps://api.example/admin")
+    description = target_refusal(f"{PAYMENTS}\x1fhttps://api.example/admin")
     assert description == "This client may not request the resource 'https://api.example/admin'."
 
 
@@ -104,7 +112,7 @@ def test_prefix_of_an_allowed_resource_is_not_allowed() -> None:
 
 def test_at_most_max_resources() -> None:
     many = tuple(f"https://api.example/r{i}" for i in range(MAX_RESOURCES + 1))
-    assert len(parse_resources("\n".join(many[:MAX_RESOURCES]), many)) == MAX_RESOURCES
-    assert target_refusal("\n".join(many), allowed=many) == (
+    assert len(parse_resources("\x1f".join(many[:MAX_RESOURCES]), many)) == MAX_RESOURCES
+    assert target_refusal("\x1f".join(many), allowed=many) == (
         f"At most {MAX_RESOURCES} resources may be requested."
     )
