@@ -174,6 +174,8 @@ async def _accept_plain(
                 client_id=client.client_id,
                 request_id=stored.request_id,
                 scopes=list(auth_request.scopes),
+                resources=list(auth_request.resources),
+                authorization_details=list(auth_request.authorization_details),
                 redirect_uri=auth_request.redirect_uri,
             )
         )

@@ -89,6 +89,8 @@ async def _store(ctx: Context, stored: StoredRequest) -> None:
                 client_id=stored.client_id,
                 request_id=stored.request_id,
                 scopes=list(req.scopes),
+                resources=list(req.resources),
+                authorization_details=list(req.authorization_details),
                 redirect_uri=req.redirect_uri,
                 expires_at=stored.expires_at,
                 lifetime=stored.expires_at - stored.created_at,

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
 
 from grantline.models import Client
@@ -193,3 +195,13 @@ async def test_non_form_body_is_refused(agent: Agent) -> None:
     response = await agent.http.post("/par", json=form(), auth=("agent", CLIENT_SECRET))
     assert response.status_code == 400
     assert response.json()["error"] == "invalid_request"
+
+
+async def test_accepted_event_records_what_was_asked(agent: Agent, store: SQLiteStore) -> None:
+    item = {"type": "file_access", "locations": ["/reports"], "actions": ["read"]}
+    await agent.push(authorization_details=json.dumps([item]))
+    async with store.reader() as tx:
+        accepted = (await tx.tail(1))[0]
+    assert accepted.type == "pushed_request.accepted"
+    assert accepted.data["authorization_details"] == [item]
+    assert accepted.data["resources"] == []

@@ -710,7 +710,13 @@ async def test_a_client_without_resources_may_name_none(agent: Agent) -> None:
 
 
 async def test_a_smuggled_newline_cannot_add_a_resource(rs_agent: Agent) -> None:
+    # One value with a newline stays one value, and that value is not a URI.
     body = await refused_push(rs_agent, resources=[f"{PAYMENTS_API}\n{FILES_API}"])
+    assert body["error"] == "invalid_target"
+
+
+async def test_a_smuggled_separator_cannot_add_a_resource(rs_agent: Agent) -> None:
+    body = await refused_push(rs_agent, resources=[f"{PAYMENTS_API}\x1f{FILES_API}"])
     assert body["error"] == "invalid_request"
 
 
