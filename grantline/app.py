@@ -11,6 +11,7 @@ from starlette.applications import Starlette
 from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 
+from grantline.client_keys import ClientKeys
 from grantline.context import Clock, Context, system_clock
 from grantline.endpoints import (
     authorize,
@@ -37,7 +38,13 @@ __all__ = ["app_from_environment", "create_app"]
 _STATIC = Path(__file__).parent / "web" / "static"
 
 
-def create_app(settings: Settings, store: Store, *, clock: Clock = system_clock) -> Starlette:
+def create_app(
+    settings: Settings,
+    store: Store,
+    *,
+    clock: Clock = system_clock,
+    client_keys: ClientKeys | None = None,
+) -> Starlette:
     routes = [
         Route("/.well-known/oauth-authorization-server", discovery.metadata, methods=["GET"]),
         Route("/jwks", discovery.jwks, methods=["GET"]),
@@ -64,7 +71,9 @@ def create_app(settings: Settings, store: Store, *, clock: Clock = system_clock)
         await store.close()
 
     app = Starlette(routes=routes, exception_handlers=exception_handlers(), lifespan=lifespan)
-    app.state.context = Context(settings=settings, store=store, clock=clock)
+    app.state.context = Context(
+        settings=settings, store=store, clock=clock, client_keys=client_keys or ClientKeys()
+    )
     app.state.grants = grants
     app.add_middleware(SecurityHeaders, hsts=settings.secure_cookies)
     return app

@@ -1,23 +1,36 @@
-"""Client authentication at the PAR and token endpoints (RFC 6749 2.3, RFC 9126 2.1).
+"""Client authentication at the back-channel endpoints (RFC 6749 2.3, RFC 9126 2.1).
 
-Methods: ``client_secret_basic``, ``client_secret_post`` and ``none`` (public clients, which
-identify themselves with ``client_id`` only). A client must use the method it registered.
+Methods: ``client_secret_basic``, ``client_secret_post``, ``private_key_jwt`` (RFC 7523) and
+``none`` (public clients, which identify themselves with ``client_id`` only). A client must use
+the method it registered. This module works out what was presented and checks it against the
+client; looking the client up, fetching keys and the replay cache are the caller's.
 """
 
 from __future__ import annotations
 
 import base64
 import binascii
-from collections.abc import Mapping
+import json
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass
 from urllib.parse import unquote_plus
 
+from joserfc.jwk import KeySet
+
 from grantline.errors import InvalidClient, InvalidRequest
 from grantline.models import AuthMethod, Client
+from grantline.protocol.client_assertion import JWT_BEARER, check_assertion_claims
+from grantline.protocol.jose import CLIENT_SIGNING_ALGS, JoseFailure, verify_compact
 from grantline.storage import ClientStore
 from grantline.tokens.digest import Digester
 
-__all__ = ["AUTH_PARAMS", "PresentedCredentials", "authenticate_client", "present_credentials"]
+__all__ = [
+    "AUTH_PARAMS",
+    "PresentedCredentials",
+    "authenticate_client",
+    "present_credentials",
+    "verify_assertion",
+]
 
 #: Parameters that carry client credentials; never stored with a request.
 AUTH_PARAMS = frozenset({"client_secret", "client_assertion", "client_assertion_type"})
@@ -31,6 +44,7 @@ class PresentedCredentials:
     client_id: str
     method: AuthMethod
     secret: str | None
+    assertion: str | None = None
 
 
 def present_credentials(
@@ -39,7 +53,7 @@ def present_credentials(
     """Work out which client and method a request claims, without checking anything stored."""
     body_id = params.get("client_id")
     if "client_assertion" in params or "client_assertion_type" in params:
-        raise InvalidClient("private_key_jwt client authentication is not enabled.")
+        return _present_assertion(authorization, params, body_id)
     if authorization is not None and authorization[:6].lower() == "basic ":
         if "client_secret" in params:
             raise InvalidRequest("Use exactly one client authentication method.")
@@ -54,6 +68,34 @@ def present_credentials(
     if "client_secret" in params:
         return PresentedCredentials(body_id, "client_secret_post", params["client_secret"])
     return PresentedCredentials(body_id, "none", None)
+
+
+def _present_assertion(
+    authorization: str | None, params: Mapping[str, str], body_id: str | None
+) -> PresentedCredentials:
+    if authorization is not None or "client_secret" in params:
+        raise InvalidRequest("Use exactly one client authentication method.")
+    if params.get("client_assertion_type") != JWT_BEARER:
+        raise InvalidClient(f"client_assertion_type must be {JWT_BEARER}.")
+    assertion = params.get("client_assertion")
+    if assertion is None:
+        raise InvalidClient("client_assertion is missing.")
+    # The client is named by client_id or, failing that, by the assertion's own sub claim;
+    # either way the signature and iss/sub are checked against that client's keys.
+    client_id = body_id or _unverified_subject(assertion)
+    return PresentedCredentials(client_id, "private_key_jwt", None, assertion)
+
+
+def _unverified_subject(assertion: str) -> str:
+    try:
+        payload = assertion.split(".")[1]
+        claims = json.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)))
+    except (IndexError, ValueError, binascii.Error):
+        raise InvalidClient("client_assertion is not a JWT.") from None
+    subject = claims.get("sub") if isinstance(claims, dict) else None
+    if not isinstance(subject, str) or not subject:
+        raise InvalidClient("client_assertion has no sub.")
+    return subject
 
 
 def _decode_basic(encoded: str) -> tuple[str, str]:
@@ -71,7 +113,9 @@ def _decode_basic(encoded: str) -> tuple[str, str]:
 async def authenticate_client(
     clients: ClientStore, digester: Digester, presented: PresentedCredentials
 ) -> Client:
-    """The client the credentials prove, or ``invalid_client`` (401).
+    """The registered client, if it uses the presented method and, for secrets, the secret
+    matches; else ``invalid_client`` (401). Assertions are checked by ``verify_assertion``
+    once the caller has the client's keys.
 
     The challenge header goes with every 401 where Basic was used (RFC 6749 5.2).
     """
@@ -93,3 +137,20 @@ async def authenticate_client(
     if not valid or (presented.secret is not None and client.secret_digest is None):
         raise InvalidClient("Client authentication failed.", headers=headers, detail="bad secret")
     return client
+
+
+def verify_assertion(
+    presented: PresentedCredentials,
+    keys: KeySet,
+    *,
+    audiences: Collection[str],
+    now: int,
+    max_lifetime: int,
+) -> tuple[str, int]:
+    """Check a private_key_jwt assertion; returns (jti, exp) for the caller's replay cache."""
+    assert presented.assertion is not None
+    try:
+        _, claims = verify_compact(presented.assertion, keys, CLIENT_SIGNING_ALGS)
+    except JoseFailure as exc:
+        raise InvalidClient(f"Client assertion: {exc}.", detail=f"assertion: {exc}") from None
+    return check_assertion_claims(claims, presented.client_id, audiences, now, max_lifetime)

@@ -6,6 +6,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+from grantline.client_keys import ClientKeys
 from grantline.policy.authorization_details import DetailTypeRegistry
 from grantline.settings import Settings
 from grantline.storage import Store
@@ -25,6 +26,7 @@ class Context:
     settings: Settings
     store: Store
     clock: Clock = system_clock
+    client_keys: ClientKeys = field(default_factory=ClientKeys)
     digester: Digester = field(init=False)
     detail_types: DetailTypeRegistry = field(init=False)
 

@@ -14,8 +14,10 @@ __all__ = [
     "AccessDenied",
     "InvalidAuthorizationDetails",
     "InvalidClient",
+    "InvalidDpopProof",
     "InvalidGrant",
     "InvalidRequest",
+    "InvalidRequestObject",
     "InvalidRequestUri",
     "InvalidScope",
     "InvalidTarget",
@@ -28,6 +30,7 @@ __all__ = [
     "UnsupportedGrantType",
     "UnsupportedResponseType",
     "UnsupportedTokenType",
+    "UseDpopNonce",
 ]
 
 
@@ -164,6 +167,29 @@ class UnsupportedTokenType(OAuthError):
 
     error = "unsupported_token_type"
     default_description = "This token type cannot be revoked here."
+
+
+class InvalidRequestObject(OAuthError):
+    """RFC 9101 6.3: "The request parameter contains an invalid Request Object." """
+
+    error = "invalid_request_object"
+    default_description = "The request object is invalid."
+
+
+class InvalidDpopProof(OAuthError):
+    """RFC 9449 section 5: "The DPoP proof is invalid" (missing, malformed, wrong key,
+    replayed, or for another request)."""
+
+    error = "invalid_dpop_proof"
+    default_description = "The DPoP proof is invalid."
+
+
+class UseDpopNonce(OAuthError):
+    """RFC 9449 section 8: the proof must carry the nonce the server provides in the
+    ``DPoP-Nonce`` header."""
+
+    error = "use_dpop_nonce"
+    default_description = "Authorization server requires nonce in DPoP proof."
 
 
 class ServerError(OAuthError):

@@ -31,9 +31,11 @@ _INT_OPTIONS = (
     "session_lifetime",
     "max_body_bytes",
     "max_query_bytes",
+    "dpop_proof_window",
+    "max_jwt_lifetime",
 )
-_BOOL_OPTIONS = ("require_pushed_authorization_requests", "dev_mode")
-_STR_OPTIONS = ("access_token_signing_alg", "default_resource")
+_BOOL_OPTIONS = ("require_pushed_authorization_requests", "dev_mode", "dpop_nonce_required")
+_STR_OPTIONS = ("access_token_signing_alg", "default_resource", "profile")
 _EXAMPLE_CONFIG = Path(__file__).parent / "config" / "grantline.toml"
 
 

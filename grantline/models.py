@@ -25,8 +25,13 @@ __all__ = [
     "User",
 ]
 
-AuthMethod = Literal["client_secret_basic", "client_secret_post", "none"]
-AUTH_METHODS: tuple[AuthMethod, ...] = ("client_secret_basic", "client_secret_post", "none")
+AuthMethod = Literal["client_secret_basic", "client_secret_post", "private_key_jwt", "none"]
+AUTH_METHODS: tuple[AuthMethod, ...] = (
+    "client_secret_basic",
+    "client_secret_post",
+    "private_key_jwt",
+    "none",
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -49,6 +54,14 @@ class Client:
     resources: tuple[str, ...] = ()
     #: May introspect every token (a resource server), not only its own (RFC 7662 section 4).
     can_introspect: bool = False
+    #: RFC 7591 ``jwks``: the client's public keys, for private_key_jwt and request objects.
+    jwks: dict[str, Any] | None = None
+    #: RFC 7591 ``jwks_uri``: where to fetch them instead (cached, refetched on unknown kid).
+    jwks_uri: str | None = None
+    #: RFC 9101 10.5 ``require_signed_request_object``.
+    require_signed_request_object: bool = False
+    #: RFC 9449 5.2 ``dpop_bound_access_tokens``: every token request must carry a DPoP proof.
+    dpop_bound_access_tokens: bool = False
     secret_digest: str | None = None
     created_at: int = 0
     updated_at: int = 0
@@ -77,9 +90,12 @@ class AuthorizationRequest:
     authorization_details: tuple[dict[str, Any], ...] = ()
     #: RFC 8707 resource indicators.
     resources: tuple[str, ...] = ()
+    #: RFC 9449 10: the key (its RFC 7638 thumbprint) the code must later be redeemed with.
+    dpop_jkt: str | None = None
 
     def to_json(self) -> dict[str, Any]:
         return {
+            "dpop_jkt": self.dpop_jkt,
             "authorization_details": list(self.authorization_details),
             "resources": list(self.resources),
             "client_id": self.client_id,
@@ -103,6 +119,7 @@ class AuthorizationRequest:
             response_type=data.get("response_type", "code"),
             authorization_details=tuple(data.get("authorization_details", ())),
             resources=tuple(data.get("resources", ())),
+            dpop_jkt=data.get("dpop_jkt"),
         )
 
 
@@ -187,6 +204,7 @@ class AuthorizationCode:
     created_at: int
     expires_at: int
     consumed_at: int | None = None
+    dpop_jkt: str | None = None
 
 
 TokenKind = Literal["access_token", "refresh_token"]
@@ -209,6 +227,8 @@ class Token:
     authorization_details: tuple[dict[str, Any], ...] = ()
     #: The JWT ``jti`` of an access token, for the audit trail.
     jti: str | None = None
+    #: RFC 9449: thumbprint of the key this token is bound to (``cnf.jkt``), if any.
+    jkt: str | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -83,6 +83,15 @@ class Settings:
     access_token_signing_alg: str = "ES256"
     #: RFC 9068 3: the ``aud`` of a token requested without ``resource``; the issuer if unset.
     default_resource: str | None = None
+    #: ``"fapi2"`` turns on the FAPI 2.0 Security Profile's server requirements (PAR, PKCE S256,
+    #: private_key_jwt only, DPoP-bound access tokens, assertion ``aud`` = issuer only).
+    profile: str | None = None
+    #: RFC 9449 section 8: require a server-provided nonce in every DPoP proof.
+    dpop_nonce_required: bool = False
+    #: RFC 9449 11.1: how far a proof's ``iat`` may lie from the server's clock, in seconds.
+    dpop_proof_window: int = 300
+    #: Client assertions and request objects may not live longer than this (RFC 7523 3, FAPI).
+    max_jwt_lifetime: int = 3600
     #: Enables /dev/callback, a page that shows the code to a person trying the server by hand.
     dev_mode: bool = False
 
@@ -93,6 +102,10 @@ class Settings:
             raise ValueError(f"code_lifetime must be between 1 and {CODE_LIFETIME_CAP} seconds")
         if self.access_token_signing_alg not in SIGNING_ALGS:
             raise ValueError(f"access_token_signing_alg must be one of {', '.join(SIGNING_ALGS)}")
+        if self.profile not in (None, "fapi2"):
+            raise ValueError('profile must be "fapi2" or unset')
+        if self.fapi2 and not self.require_pushed_authorization_requests:
+            raise ValueError("the fapi2 profile requires require_pushed_authorization_requests")
         if len(self.secret_key) < 32:
             raise ValueError("secret_key must be at least 32 bytes")
         parts = urlsplit(self.issuer)
@@ -107,6 +120,10 @@ class Settings:
     def secure_cookies(self) -> bool:
         """Cookies get ``Secure`` whenever the issuer is served over HTTPS."""
         return self.issuer.startswith("https://")
+
+    @property
+    def fapi2(self) -> bool:
+        return self.profile == "fapi2"
 
     @property
     def default_audience(self) -> str:

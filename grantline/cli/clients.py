@@ -10,17 +10,19 @@ import dataclasses
 import json
 import secrets
 from typing import Any
+from urllib.parse import urlsplit
 
 import click
 
 from grantline.audit import event
 from grantline.cli._common import data_dir_option, load, run_with_store
+from grantline.client_keys import parse_public_jwks
 from grantline.context import system_clock
 from grantline.errors import OAuthError
 from grantline.models import AUTH_METHODS, AuthMethod, Client
 from grantline.protocol.redirect_uri import validate_registered_redirect_uri
 from grantline.protocol.resource import check_resource_uri
-from grantline.settings import PAR_LIFETIME_CAP, Settings
+from grantline.settings import PAR_LIFETIME_CAP, Settings, is_loopback_host
 from grantline.storage import Store
 from grantline.tokens.digest import Digester, new_secret
 
@@ -39,6 +41,10 @@ def _describe(client: Client) -> dict[str, Any]:
         "authorization_details_types": list(client.authorization_details_types),
         "resources": list(client.resources),
         "can_introspect": client.can_introspect,
+        "jwks": client.jwks,
+        "jwks_uri": client.jwks_uri,
+        "require_signed_request_object": client.require_signed_request_object,
+        "dpop_bound_access_tokens": client.dpop_bound_access_tokens,
     }
 
 
@@ -81,6 +87,52 @@ def _check_resources(resources: tuple[str, ...]) -> tuple[str, ...]:
             raise click.BadParameter(exc.description, param_hint="--resource") from None
     return tuple(dict.fromkeys(resources))
 
+
+def _read_jwks(path: str | None) -> dict[str, Any] | None:
+    if path is None:
+        return None
+    try:
+        with open(path, encoding="utf-8") as fh:
+            document = json.load(fh)
+        parse_public_jwks(document)
+    except (OSError, ValueError) as exc:
+        raise click.BadParameter(f"{path}: {exc}", param_hint="--jwks") from None
+    return dict(document)
+
+
+def _check_jwks_uri(uri: str | None) -> str | None:
+    if uri is None:
+        return None
+    parts = urlsplit(uri)
+    loopback = parts.scheme == "http" and is_loopback_host(parts.hostname or "")
+    if not parts.hostname or not (parts.scheme == "https" or loopback) or parts.fragment:
+        raise click.BadParameter(
+            "must be an https URL (http only on loopback)", param_hint="--jwks-uri"
+        )
+    return uri
+
+
+def _check_keys(auth_method: str, jwks: dict[str, Any] | None, jwks_uri: str | None) -> None:
+    if jwks is not None and jwks_uri is not None:
+        raise click.UsageError("use --jwks or --jwks-uri, not both")
+    if auth_method == "private_key_jwt" and jwks is None and jwks_uri is None:
+        raise click.UsageError("private_key_jwt needs the client's keys: --jwks FILE or --jwks-uri")
+
+
+_jwks = click.option(
+    "--jwks", "jwks_file", type=click.Path(dir_okay=False), help="File with the client's JWKS."
+)
+_jwks_uri = click.option("--jwks-uri", default=None, help="URL of the client's JWKS.")
+_signed_requests = click.option(
+    "--require-signed-request-object/--no-require-signed-request-object",
+    default=None,
+    help="Only accept pushed requests inside a signed request object (RFC 9101).",
+)
+_dpop_bound = click.option(
+    "--dpop-bound-access-tokens/--no-dpop-bound-access-tokens",
+    default=None,
+    help="Require a DPoP proof for every token this client gets (RFC 9449).",
+)
 
 _detail_types = click.option(
     "--authorization-details-type",
@@ -131,6 +183,10 @@ def clients() -> None:
 @click.option(
     "--can-introspect", is_flag=True, help="A resource server: may introspect every token."
 )
+@_jwks
+@_jwks_uri
+@_signed_requests
+@_dpop_bound
 @click.option("--client-id", default=None, help="Choose the client_id (default: random).")
 @click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
 def add(
@@ -144,6 +200,10 @@ def add(
     detail_types: tuple[str, ...],
     resources: tuple[str, ...],
     can_introspect: bool,
+    jwks_file: str | None,
+    jwks_uri: str | None,
+    require_signed_request_object: bool | None,
+    dpop_bound_access_tokens: bool | None,
     client_id: str | None,
     as_json: bool,
 ) -> None:
@@ -151,8 +211,12 @@ def add(
     _, settings = load(data_dir)
     if can_introspect and auth_method == "none":
         raise click.UsageError("a public client (--auth-method none) cannot be --can-introspect")
+    jwks = _read_jwks(jwks_file)
+    jwks_uri = _check_jwks_uri(jwks_uri)
+    _check_keys(auth_method, jwks, jwks_uri)
     now = system_clock()
-    secret = None if auth_method == "none" else new_secret()
+    has_secret = auth_method in ("client_secret_basic", "client_secret_post")
+    secret = new_secret() if has_secret else None
     client = Client(
         client_id=client_id or secrets.token_urlsafe(16),
         name=name,
@@ -164,6 +228,10 @@ def add(
         authorization_details_types=_check_detail_types(settings, detail_types),
         resources=_check_resources(resources),
         can_introspect=can_introspect,
+        jwks=jwks,
+        jwks_uri=jwks_uri,
+        require_signed_request_object=bool(require_signed_request_object),
+        dpop_bound_access_tokens=bool(dpop_bound_access_tokens),
         secret_digest=(
             None
             if secret is None
@@ -258,8 +326,10 @@ def rotate_secret(data_dir: str | None, client_id: str) -> None:
     """Replace a confidential client's secret; the old one stops working at once."""
     _, settings = load(data_dir)
     client = _get(settings, client_id)
-    if client.auth_method == "none":
-        raise click.ClickException(f"{client_id} is a public client and has no secret")
+    if client.auth_method not in ("client_secret_basic", "client_secret_post"):
+        raise click.ClickException(
+            f"{client_id} is a public client or uses private_key_jwt: it has no secret"
+        )
     secret = new_secret()
     now = system_clock()
     updated = dataclasses.replace(
@@ -295,6 +365,10 @@ def rotate_secret(data_dir: str | None, client_id: str) -> None:
 @_detail_types
 @_resources
 @click.option("--can-introspect/--no-can-introspect", default=None)
+@_jwks
+@_jwks_uri
+@_signed_requests
+@_dpop_bound
 def update(
     data_dir: str | None,
     client_id: str,
@@ -307,6 +381,10 @@ def update(
     detail_types: tuple[str, ...],
     resources: tuple[str, ...],
     can_introspect: bool | None,
+    jwks_file: str | None,
+    jwks_uri: str | None,
+    require_signed_request_object: bool | None,
+    dpop_bound_access_tokens: bool | None,
 ) -> None:
     """Change a client's policy; it applies from the very next request (RFC 9126 7.4)."""
     _, settings = load(data_dir)
@@ -334,6 +412,15 @@ def update(
         if can_introspect and client.auth_method == "none":
             raise click.UsageError("a public client cannot be --can-introspect")
         changes["can_introspect"] = can_introspect
+    if jwks_file is not None or jwks_uri is not None:
+        jwks = _read_jwks(jwks_file)
+        checked_uri = _check_jwks_uri(jwks_uri)
+        _check_keys(client.auth_method, jwks, checked_uri)
+        changes["jwks"], changes["jwks_uri"] = jwks, checked_uri
+    if require_signed_request_object is not None:
+        changes["require_signed_request_object"] = require_signed_request_object
+    if dpop_bound_access_tokens is not None:
+        changes["dpop_bound_access_tokens"] = dpop_bound_access_tokens
     if not changes:
         raise click.UsageError("nothing to change")
     now = system_clock()

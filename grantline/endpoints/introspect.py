@@ -36,6 +36,12 @@ async def introspect(request: Request) -> Response:
     return json_response(await _describe(ctx, caller, value, params.get("token_type_hint")))
 
 
+def _token_type(kind: str, jkt: str | None) -> str:
+    if kind == "refresh_token":
+        return "refresh_token"
+    return "DPoP" if jkt is not None else "Bearer"
+
+
 async def _describe(ctx: Context, caller: Client, value: str, hint: str | None) -> dict[str, Any]:
     now = ctx.clock()
     async with ctx.store.reader() as tx:
@@ -63,8 +69,11 @@ async def _describe(ctx: Context, caller: Client, value: str, hint: str | None) 
         "sub": grant.user_id,
         "iat": token.created_at,
         "exp": token.expires_at,
-        "token_type": "Bearer" if token.kind == "access_token" else "refresh_token",
+        "token_type": _token_type(token.kind, token.jkt),
     }
+    if token.jkt is not None:
+        # RFC 9449 6.2: the confirmation a resource server checks the DPoP proof against.
+        body["cnf"] = {"jkt": token.jkt}
     if token.scopes:
         body["scope"] = " ".join(token.scopes)
     if audience:

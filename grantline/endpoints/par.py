@@ -11,7 +11,8 @@ from grantline.audit import event
 from grantline.client_auth import AUTH_PARAMS
 from grantline.context import Context
 from grantline.endpoints._common import authenticate, context_of, validate_request
-from grantline.errors import OAuthError
+from grantline.endpoints._proofs import dpop_proof, unpack_request_object
+from grantline.errors import InvalidDpopProof, InvalidRequest, OAuthError
 from grantline.models import AuthorizationRequest, Client, StoredRequest
 from grantline.protocol.par import REQUEST_URI_PREFIX, pushed_request_lifetime
 from grantline.tokens.digest import new_secret
@@ -26,8 +27,7 @@ async def pushed_authorization_request(request: Request) -> Response:
     ctx = context_of(request)
     params = await read_form(request, ctx.settings.max_body_bytes)
     client = await authenticate(ctx, request, params)
-    pushed = _without_credentials(params)
-    auth_request = await _validate(ctx, client, pushed)
+    pushed, auth_request = await _prepare(ctx, request, client, params)
     request_uri, stored = _new_pushed_request(ctx, client, auth_request, pushed)
     await _store(ctx, stored)
     return json_response(
@@ -39,11 +39,24 @@ def _without_credentials(params: Mapping[str, str]) -> dict[str, str]:
     return {k: v for k, v in params.items() if k not in AUTH_PARAMS}
 
 
-async def _validate(
-    ctx: Context, client: Client, params: Mapping[str, str]
-) -> AuthorizationRequest:
+async def _prepare(
+    ctx: Context, request: Request, client: Client, params: Mapping[str, str]
+) -> tuple[dict[str, str], AuthorizationRequest]:
+    """The pushed parameters (unpacked from a request object, bound to a DPoP key) and the
+    validated request; any refusal is audited."""
     try:
-        return validate_request(ctx, params, client, pushed=True)
+        pushed = _without_credentials(params)
+        if "request" in pushed:
+            pushed = await unpack_request_object(ctx, client, pushed)
+        elif client.require_signed_request_object:
+            raise InvalidRequest("This client must push a signed request object (RFC 9101).")
+        proof = await dpop_proof(ctx, request, "/par")
+        if proof is not None:
+            # RFC 9449 10.1: a DPoP header at PAR binds the code like dpop_jkt does.
+            if pushed.get("dpop_jkt", proof.jkt) != proof.jkt:
+                raise InvalidDpopProof("dpop_jkt does not match the DPoP proof's key.")
+            pushed["dpop_jkt"] = proof.jkt
+        return pushed, validate_request(ctx, pushed, client, pushed=True)
     except OAuthError as exc:
         async with ctx.store.transaction() as tx:
             await tx.append(
@@ -65,7 +78,7 @@ def _new_pushed_request(
 ) -> tuple[str, StoredRequest]:
     secret = new_secret()
     now = ctx.clock()
-    lifetime = pushed_request_lifetime(ctx.settings.par_lifetime, client)
+    lifetime = pushed_request_lifetime(ctx.settings.par_lifetime, client, fapi2=ctx.settings.fapi2)
     stored = StoredRequest(
         request_id=ctx.digester.digest("request_uri", secret),
         client_id=client.client_id,
@@ -92,6 +105,7 @@ async def _store(ctx: Context, stored: StoredRequest) -> None:
                 resources=list(req.resources),
                 authorization_details=list(req.authorization_details),
                 redirect_uri=req.redirect_uri,
+                dpop_jkt=req.dpop_jkt,
                 expires_at=stored.expires_at,
                 lifetime=stored.expires_at - stored.created_at,
             )

@@ -8,8 +8,9 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from grantline.endpoints._common import authenticate, context_of
-from grantline.errors import InvalidRequest, UnsupportedGrantType
-from grantline.grants import GrantHandler
+from grantline.endpoints._proofs import dpop_nonce_header, dpop_proof
+from grantline.errors import InvalidDpopProof, InvalidRequest, UnsupportedGrantType
+from grantline.grants import GrantHandler, TokenRequest
 from grantline.web.forms import read_form
 from grantline.web.responses import json_response
 
@@ -22,8 +23,15 @@ async def token(request: Request) -> Response:
     params = await read_form(request, ctx.settings.max_body_bytes)
     client = await authenticate(ctx, request, params)
     handler = _grant_handler(request.app.state.grants, params)
-    body = await handler(ctx, client, params)
-    return json_response(body)
+    proof = await dpop_proof(ctx, request, "/token")
+    if proof is None and (client.dpop_bound_access_tokens or ctx.settings.fapi2):
+        # RFC 9449 5.2 dpop_bound_access_tokens; FAPI 2.0 5.3.2.1: sender-constrained only.
+        raise InvalidDpopProof(
+            "This client must prove possession of a key with DPoP.",
+            headers=dpop_nonce_header(ctx),
+        )
+    body = await handler(ctx, TokenRequest(client, params, proof.jkt if proof else None))
+    return json_response(body, headers=dpop_nonce_header(ctx))
 
 
 def _grant_handler(grants: Mapping[str, GrantHandler], params: Mapping[str, str]) -> GrantHandler:

@@ -9,7 +9,7 @@ from typing import Any
 
 from grantline.audit import event
 from grantline.context import Context
-from grantline.errors import OAuthError
+from grantline.errors import InvalidDpopProof, InvalidGrant, OAuthError
 from grantline.models import AuditEvent, Client, Grant, Token
 from grantline.protocol.rar import check_details_subset, parse_authorization_details
 from grantline.protocol.resource import parse_resources
@@ -22,6 +22,7 @@ __all__ = [
     "Issued",
     "TokenShape",
     "grant_shape",
+    "key_binding_refusal",
     "mint_tokens",
     "narrow",
     "narrow_or_error",
@@ -45,6 +46,7 @@ class Issued:
     refresh_digest: str
     jti: str
     audience: tuple[str, ...]
+    dpop_jkt: str | None
 
 
 def narrow(params: Mapping[str, str], allowed: TokenShape, known_scopes: Any) -> TokenShape:
@@ -74,12 +76,28 @@ def narrow_or_error(
         return exc
 
 
+def key_binding_refusal(bound_jkt: str | None, proof_jkt: str | None) -> OAuthError | None:
+    """RFC 9449 5 and 10: a code or refresh token bound to a key needs a proof with that key."""
+    if bound_jkt is None or bound_jkt == proof_jkt:
+        return None
+    if proof_jkt is None:
+        return InvalidDpopProof("A DPoP proof with the bound key is required.")
+    return InvalidGrant("The DPoP proof was made with another key than the one bound here.")
+
+
 async def mint_tokens(
-    ctx: Context, tx: Transaction, grant: Grant, shape: TokenShape, now: int
+    ctx: Context,
+    tx: Transaction,
+    client: Client,
+    grant: Grant,
+    shape: TokenShape,
+    dpop_jkt: str | None,
+    now: int,
 ) -> Issued:
     """Store and sign a new access token shaped by ``shape`` and a refresh token that keeps
     the whole grant, so a narrowed access token can later be widened back up to, never beyond,
-    what the person approved."""
+    what the person approved. With ``dpop_jkt`` the access token is DPoP-bound (``cnf.jkt``)
+    and, for public clients, so is the refresh token (RFC 9449 section 5)."""
     settings = ctx.settings
     audience = shape.resources or (settings.default_audience,)
     jti = secrets.token_urlsafe(16)
@@ -96,6 +114,8 @@ async def mint_tokens(
         claims["scope"] = " ".join(shape.scopes)
     if shape.authorization_details:
         claims["authorization_details"] = list(shape.authorization_details)
+    if dpop_jkt is not None:
+        claims["cnf"] = {"jkt": dpop_jkt}
     access = await sign_access_token(tx, settings.access_token_signing_alg, claims, now)
     refresh = new_secret()
     access_digest = ctx.digester.digest("access_token", access)
@@ -112,6 +132,7 @@ async def mint_tokens(
             audience=audience,
             authorization_details=shape.authorization_details,
             jti=jti,
+            jkt=dpop_jkt,
         )
     )
     await tx.add_token(
@@ -125,11 +146,12 @@ async def mint_tokens(
             expires_at=now + settings.refresh_token_lifetime,
             audience=grant.resources,
             authorization_details=grant.authorization_details,
+            jkt=dpop_jkt if client.auth_method == "none" else None,
         )
     )
     body: dict[str, Any] = {
         "access_token": access,
-        "token_type": "Bearer",
+        "token_type": "DPoP" if dpop_jkt is not None else "Bearer",
         "expires_in": settings.access_token_lifetime,
         "refresh_token": refresh,
     }
@@ -138,7 +160,7 @@ async def mint_tokens(
         body["scope"] = " ".join(shape.scopes)
     if shape.authorization_details:
         body["authorization_details"] = list(shape.authorization_details)
-    return Issued(body, access_digest, refresh_digest, jti, audience)
+    return Issued(body, access_digest, refresh_digest, jti, audience, dpop_jkt)
 
 
 def grant_shape(grant: Grant) -> TokenShape:
@@ -162,5 +184,6 @@ def token_event(
         access_token_jti=issued.jti,
         refresh_token_id=issued.refresh_digest[:32],
         token_type=issued.body["token_type"],
+        dpop_jkt=issued.dpop_jkt,
         expires_in=issued.body["expires_in"],
     )

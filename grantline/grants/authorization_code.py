@@ -3,20 +3,21 @@
 from __future__ import annotations
 
 import secrets
-from collections.abc import Mapping
 from typing import Any
 
 from grantline.audit import event
 from grantline.context import Context
 from grantline.errors import InvalidGrant, InvalidRequest, OAuthError
+from grantline.grants import TokenRequest
 from grantline.grants._tokens import (
     TokenShape,
     grant_shape,
+    key_binding_refusal,
     mint_tokens,
     narrow_or_error,
     token_event,
 )
-from grantline.models import AuthorizationCode, Client, Grant, StoredRequest
+from grantline.models import AuthorizationCode, Grant, StoredRequest
 from grantline.protocol import pkce
 from grantline.storage import Transaction
 from grantline.tokens.digest import new_secret
@@ -55,6 +56,7 @@ async def issue_code(
         code_challenge_method=req.code_challenge_method,
         created_at=now,
         expires_at=now + ctx.settings.code_lifetime,
+        dpop_jkt=req.dpop_jkt,
     )
     await tx.add_grant(grant)
     await tx.add_code(record)
@@ -75,8 +77,9 @@ async def issue_code(
     return code
 
 
-async def redeem_code(ctx: Context, client: Client, params: Mapping[str, str]) -> dict[str, Any]:
+async def redeem_code(ctx: Context, request: TokenRequest) -> dict[str, Any]:
     """grant_type=authorization_code."""
+    params = request.params
     code = params.get("code")
     if code is None:
         raise InvalidRequest("code is required.")
@@ -85,24 +88,24 @@ async def redeem_code(ctx: Context, client: Client, params: Mapping[str, str]) -
     async with ctx.store.transaction() as tx:
         # Refusals that change state (a burnt code, a revoked grant) are returned, not raised,
         # so that the transaction commits them with their audit events.
-        outcome = await _redeem(ctx, tx, client, params, digest, now)
+        outcome = await _redeem(ctx, tx, request, digest, now)
     if isinstance(outcome, OAuthError):
         raise outcome
     return outcome
 
 
 async def _redeem(
-    ctx: Context,
-    tx: Transaction,
-    client: Client,
-    params: Mapping[str, str],
-    digest: str,
-    now: int,
+    ctx: Context, tx: Transaction, request: TokenRequest, digest: str, now: int
 ) -> dict[str, Any] | OAuthError:
+    client, params = request.client, request.params
     record = await tx.get_code(digest)
     # The client binding is checked before consuming: another client cannot burn this code.
     if record is None or record.client_id != client.client_id:
         return InvalidGrant("The authorization code is invalid.")
+    # So is the key binding (RFC 9449 10): without the key, the code is not the caller's to burn.
+    refusal = key_binding_refusal(record.dpop_jkt, request.dpop_jkt)
+    if refusal is not None:
+        return refusal
     grant = await tx.get_grant(record.grant_id)
     shape: TokenShape | None = None
     if record.consumed_at is None and grant is not None and grant.revoked_at is None:
@@ -137,6 +140,6 @@ async def _redeem(
         return exc
     if grant is None or shape is None:
         return InvalidGrant("The grant was revoked.")
-    issued = await mint_tokens(ctx, tx, grant, shape, now)
+    issued = await mint_tokens(ctx, tx, client, grant, shape, request.dpop_jkt, now)
     await tx.append(token_event("token.issued", client, grant, shape, issued, now))
     return issued.body

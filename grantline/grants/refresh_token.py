@@ -2,44 +2,49 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from typing import Any
 
 from grantline.audit import event
 from grantline.context import Context
 from grantline.errors import InvalidGrant, InvalidRequest, OAuthError
-from grantline.grants._tokens import TokenShape, mint_tokens, narrow_or_error, token_event
-from grantline.models import Client
+from grantline.grants import TokenRequest
+from grantline.grants._tokens import (
+    TokenShape,
+    key_binding_refusal,
+    mint_tokens,
+    narrow_or_error,
+    token_event,
+)
 from grantline.storage import Transaction
 
 __all__ = ["refresh"]
 
 
-async def refresh(ctx: Context, client: Client, params: Mapping[str, str]) -> dict[str, Any]:
+async def refresh(ctx: Context, request: TokenRequest) -> dict[str, Any]:
     """grant_type=refresh_token: rotate the refresh token, reuse revokes the whole grant."""
-    presented = params.get("refresh_token")
+    presented = request.params.get("refresh_token")
     if presented is None:
         raise InvalidRequest("refresh_token is required.")
     digest = ctx.digester.digest("refresh_token", presented)
     now = ctx.clock()
     async with ctx.store.transaction() as tx:
-        outcome = await _refresh(ctx, tx, client, params, digest, now)
+        outcome = await _refresh(ctx, tx, request, digest, now)
     if isinstance(outcome, OAuthError):
         raise outcome
     return outcome
 
 
 async def _refresh(
-    ctx: Context,
-    tx: Transaction,
-    client: Client,
-    params: Mapping[str, str],
-    digest: str,
-    now: int,
+    ctx: Context, tx: Transaction, request: TokenRequest, digest: str, now: int
 ) -> dict[str, Any] | OAuthError:
+    client, params = request.client, request.params
     token = await tx.get_token(digest)
     if token is None or token.kind != "refresh_token" or token.client_id != client.client_id:
         return InvalidGrant("The refresh token is invalid.")
+    # RFC 9449 5: a public client's refresh token is bound to its DPoP key.
+    refusal = key_binding_refusal(token.jkt, request.dpop_jkt)
+    if refusal is not None:
+        return refusal
     if token.revoked_at is not None:
         return InvalidGrant("The refresh token was revoked.")
     if now >= token.expires_at:
@@ -65,6 +70,6 @@ async def _refresh(
     grant = await tx.get_grant(token.grant_id)
     if grant is None or grant.revoked_at is not None:
         return InvalidGrant("The grant was revoked.")
-    issued = await mint_tokens(ctx, tx, grant, shape, now)
+    issued = await mint_tokens(ctx, tx, client, grant, shape, request.dpop_jkt, now)
     await tx.append(token_event("token.refreshed", client, grant, shape, issued, now))
     return issued.body

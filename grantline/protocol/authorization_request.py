@@ -6,6 +6,7 @@ authorization endpoint. Differences between the two are explicit arguments here,
 
 from __future__ import annotations
 
+import re
 from collections.abc import Collection, Mapping
 
 from grantline.errors import InvalidRequest, RequestNotSupported, UnsupportedResponseType
@@ -23,6 +24,8 @@ from grantline.protocol.scope import parse_scope
 __all__ = ["MAX_STATE_LENGTH", "validate_authorization_request"]
 
 MAX_STATE_LENGTH = 2048
+#: RFC 9449 10: ``dpop_jkt`` is an RFC 7638 SHA-256 thumbprint, 43 base64url characters.
+_JKT = re.compile(r"[A-Za-z0-9_-]{43}")
 
 
 def validate_authorization_request(
@@ -56,6 +59,9 @@ def validate_authorization_request(
     details = parse_authorization_details(params.get("authorization_details"))
     validate_authorization_details(details, detail_types, client.authorization_details_types)
     resources = parse_resources(params.get("resource"), client.resources)
+    dpop_jkt = params.get("dpop_jkt")
+    if dpop_jkt is not None and not _JKT.fullmatch(dpop_jkt):
+        raise InvalidRequest("dpop_jkt must be a base64url SHA-256 JWK thumbprint.")
     challenge, method = pkce.validate_challenge(
         params.get("code_challenge"), params.get("code_challenge_method")
     )
@@ -72,4 +78,5 @@ def validate_authorization_request(
         response_type=response_type,
         authorization_details=details,
         resources=resources,
+        dpop_jkt=dpop_jkt,
     )

@@ -32,10 +32,12 @@ def request_uri_secret(request_uri: str) -> str:
     return secret
 
 
-def pushed_request_lifetime(default: int, client: Client) -> int:
-    """RFC 9126 2.2 ``expires_in``: the client's override or the server default, capped."""
+def pushed_request_lifetime(default: int, client: Client, *, fapi2: bool = False) -> int:
+    """RFC 9126 2.2 ``expires_in``: the client's override or the server default, capped
+    (FAPI 2.0 5.3.2.2 wants it "less than 600 seconds")."""
     lifetime = client.par_lifetime if client.par_lifetime is not None else default
-    return max(1, min(lifetime, PAR_LIFETIME_CAP))
+    cap = PAR_LIFETIME_CAP - 1 if fapi2 else PAR_LIFETIME_CAP
+    return max(1, min(lifetime, cap))
 
 
 def check_front_channel_params(front: Mapping[str, str], pushed: Mapping[str, str]) -> None:

@@ -73,8 +73,6 @@ def _decode(component: str) -> str:
         decoded = unquote_plus(component, errors="strict")
     except UnicodeDecodeError:
         raise InvalidRequest("A parameter is not valid UTF-8.") from None
-    if any(
-        (ord(ch) < 0x20 and ch not in _ALLOWED_WHITESPACE) or ord(ch) == 0x7F for ch in decoded
-    ):
+    if any((ord(ch) < 0x20 and ch not in _ALLOWED_WHITESPACE) or ord(ch) == 0x7F for ch in decoded):
         raise InvalidRequest("A parameter contains a control character.")
     return decoded

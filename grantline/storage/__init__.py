@@ -30,6 +30,7 @@ __all__ = [
     "CodeStore",
     "GrantStore",
     "InteractionStore",
+    "ReplayCache",
     "RequestStore",
     "SessionStore",
     "SigningKeyStore",
@@ -140,6 +141,12 @@ class TokenStore(Protocol):
         token issued to ``client_id``."""
 
 
+class ReplayCache(Protocol):
+    async def remember_once(self, key: str, expires_at: int, now: int) -> bool:
+        """Records ``key`` until ``expires_at``. True the first time; False while an earlier
+        record of the same key is still unexpired: a replay. Shared by every process."""
+
+
 class SigningKeyStore(Protocol):
     async def add_signing_key(self, kid: str, alg: str, private_jwk: str, now: int) -> None: ...
 
@@ -171,6 +178,7 @@ class Transaction(
     GrantStore,
     CodeStore,
     TokenStore,
+    ReplayCache,
     SigningKeyStore,
     AuditLog,
     Protocol,

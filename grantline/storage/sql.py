@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import secrets
 import sqlite3
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
@@ -117,6 +118,10 @@ class SQLiteTransaction:
             authorization_details_types=tuple(meta.get("authorization_details_types", ())),
             resources=tuple(meta.get("resources", ())),
             can_introspect=bool(meta.get("can_introspect", False)),
+            jwks=meta.get("jwks"),
+            jwks_uri=meta.get("jwks_uri"),
+            require_signed_request_object=bool(meta.get("require_signed_request_object", False)),
+            dpop_bound_access_tokens=bool(meta.get("dpop_bound_access_tokens", False)),
             created_at=row[5],
             updated_at=row[6],
         )
@@ -131,6 +136,10 @@ class SQLiteTransaction:
             "authorization_details_types": list(client.authorization_details_types),
             "resources": list(client.resources),
             "can_introspect": client.can_introspect,
+            "jwks": client.jwks,
+            "jwks_uri": client.jwks_uri,
+            "require_signed_request_object": client.require_signed_request_object,
+            "dpop_bound_access_tokens": client.dpop_bound_access_tokens,
         }
         return (
             client.client_id,
@@ -398,14 +407,14 @@ class SQLiteTransaction:
 
     _CODE_COLS = (
         "code_digest, grant_id, client_id, redirect_uri, code_challenge, code_challenge_method, "
-        "created_at, expires_at, consumed_at"
+        "created_at, expires_at, consumed_at, dpop_jkt"
     )
 
     async def add_code(self, code: AuthorizationCode) -> None:
         c = code
         self._run(
             f"INSERT INTO authorization_codes ({self._CODE_COLS}) "
-            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             (
                 c.code_digest,
                 c.grant_id,
@@ -416,6 +425,7 @@ class SQLiteTransaction:
                 c.created_at,
                 c.expires_at,
                 c.consumed_at,
+                c.dpop_jkt,
             ),
         )
 
@@ -440,13 +450,14 @@ class SQLiteTransaction:
 
     _TOKEN_COLS = (
         "token_digest, kind, grant_id, client_id, scopes, created_at, expires_at, consumed_at, "
-        "revoked_at, audience, authorization_details, jti"
+        "revoked_at, audience, authorization_details, jti, jkt"
     )
 
     async def add_token(self, token: Token) -> None:
         t = token
         self._run(
-            f"INSERT INTO tokens ({self._TOKEN_COLS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            f"INSERT INTO tokens ({self._TOKEN_COLS}) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             (
                 t.token_digest,
                 t.kind,
@@ -460,6 +471,7 @@ class SQLiteTransaction:
                 _dumps(list(t.audience)),
                 _dumps(list(t.authorization_details)),
                 t.jti,
+                t.jkt,
             ),
         )
 
@@ -482,6 +494,7 @@ class SQLiteTransaction:
             audience=tuple(json.loads(row[9])),
             authorization_details=tuple(json.loads(row[10])),
             jti=row[11],
+            jkt=row[12],
         )
 
     async def revoke_token(self, token_digest: str, now: int) -> bool:
@@ -502,6 +515,23 @@ class SQLiteTransaction:
             )
             == 1
         )
+
+    # -- replay cache --------------------------------------------------------------------
+
+    async def remember_once(self, key: str, expires_at: int, now: int) -> bool:
+        if secrets.randbelow(64) == 0:
+            # Pruning now and then keeps the table small without a background task.
+            self._run("DELETE FROM replay_cache WHERE expires_at <= ?", (now,))
+        existing = self._one("SELECT expires_at FROM replay_cache WHERE key = ?", (key,))
+        if existing is not None:
+            if existing[0] > now:
+                return False
+            self._run("DELETE FROM replay_cache WHERE key = ?", (key,))
+        try:
+            self._run("INSERT INTO replay_cache (key, expires_at) VALUES (?, ?)", (key, expires_at))
+        except sqlite3.IntegrityError:
+            return False
+        return True
 
     # -- signing keys --------------------------------------------------------------------
 

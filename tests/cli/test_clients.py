@@ -162,6 +162,10 @@ def test_add_with_every_option(data_dir: Path) -> None:
         "authorization_details_types": [],
         "resources": [],
         "can_introspect": False,
+        "jwks": None,
+        "jwks_uri": None,
+        "require_signed_request_object": False,
+        "dpop_bound_access_tokens": False,
     }
 
     client = get_client(data_dir, "invoice-agent")
@@ -449,7 +453,7 @@ def test_add_refuses_an_unknown_auth_method(data_dir: Path) -> None:
         "--redirect-uri",
         REDIRECT_URI,
         "--auth-method",
-        "private_key_jwt",
+        "tls_client_auth",
     )
     assert_clean_failure(result, "--auth-method", exit_code=2)
     assert list_clients(data_dir) == []
@@ -496,6 +500,10 @@ def test_list_json_describes_clients_without_secrets(data_dir: Path) -> None:
             "authorization_details_types": [],
             "resources": [],
             "can_introspect": False,
+            "jwks": None,
+            "jwks_uri": None,
+            "require_signed_request_object": False,
+            "dpop_bound_access_tokens": False,
         }
     ]
     assert client.secret_digest is not None
@@ -527,6 +535,10 @@ def test_show_prints_the_registration_and_never_a_secret(data_dir: Path) -> None
         "authorization_details_types": [],
         "resources": [],
         "can_introspect": False,
+        "jwks": None,
+        "jwks_uri": None,
+        "require_signed_request_object": False,
+        "dpop_bound_access_tokens": False,
     }
     assert not any("secret" in key for key in shown)
     assert client.secret_digest is not None

@@ -96,7 +96,7 @@ REFUSALS = [
     ("implicit", {"response_type": "token"}, "unsupported_response_type"),
     ("missing-response-type", {"response_type": None}, "invalid_request"),
     ("request-uri-at-par", {"request_uri": REQUEST_URI_PREFIX + "abc"}, "invalid_request"),
-    ("request-object", {"request": "eyJhbGciOiJub25lIn0.e30."}, "request_not_supported"),
+    ("unsigned-request-object", {"request": "eyJhbGciOiJub25lIn0.e30."}, "invalid_request_object"),
 ]
 
 

@@ -17,6 +17,7 @@ def test_metadata_is_derived_from_settings(settings: Settings) -> None:
     assert set(doc["token_endpoint_auth_methods_supported"]) == {
         "client_secret_basic",
         "client_secret_post",
+        "private_key_jwt",
         "none",
     }
     assert doc["scopes_supported"] == sorted(settings.scopes)

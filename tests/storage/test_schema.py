@@ -25,6 +25,7 @@ TABLES = {
     "tokens",
     "signing_keys",
     "audit_events",
+    "replay_cache",
 }
 
 

@@ -1,0 +1,110 @@
+"""Verifying JWS compact tokens from clients (assertions, request objects, DPoP proofs).
+
+Signatures come from joserfc; this module only fixes the policy: asymmetric algorithms from an
+allow-list (never ``none``, never HMAC, whose "secret" would be a public key), and a clear
+reason when anything is wrong.
+"""
+
+from __future__ import annotations
+
+import json
+import warnings
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from joserfc import jws
+from joserfc.errors import JoseError, SecurityWarning
+from joserfc.jwk import ECKey, KeySet, OKPKey, RSAKey, import_key
+
+__all__ = [
+    "CLIENT_SIGNING_ALGS",
+    "JoseFailure",
+    "number",
+    "public_key_from_jwk",
+    "read_header",
+    "verify_compact",
+]
+
+#: ES256, EdDSA (also under its RFC 9864 name Ed25519) and PS256, as FAPI 2.0 allows.
+CLIENT_SIGNING_ALGS: tuple[str, ...] = ("ES256", "EdDSA", "Ed25519", "PS256")
+MAX_TOKEN_LENGTH = 16 * 1024
+
+AnyKey = ECKey | OKPKey | RSAKey
+
+
+class JoseFailure(ValueError):
+    """A token that cannot be trusted; the message says why, for the error description."""
+
+
+def read_header(token: str) -> dict[str, Any]:
+    """The protected header of a compact JWS, unverified (to pick the key)."""
+    if len(token) > MAX_TOKEN_LENGTH or token.count(".") != 2:
+        raise JoseFailure("not a compact JWS")
+    try:
+        header = jws.extract_compact(token.encode("ascii")).headers()
+    except (JoseError, ValueError, UnicodeError):
+        raise JoseFailure("not a compact JWS") from None
+    if not isinstance(header, dict):
+        raise JoseFailure("the JWS header is not an object")
+    return header
+
+
+def public_key_from_jwk(jwk: Any) -> AnyKey:
+    """Import a public JWK; private members, symmetric keys and junk are refused."""
+    if not isinstance(jwk, dict) or jwk.get("kty") not in ("EC", "OKP", "RSA"):
+        raise JoseFailure("the jwk is not an asymmetric public key")
+    if any(member in jwk for member in ("d", "p", "q", "dp", "dq", "qi", "k")):
+        raise JoseFailure("the jwk contains private key material")
+    try:
+        key = import_key(jwk)
+    except (JoseError, ValueError, TypeError, KeyError):
+        raise JoseFailure("the jwk is not a valid public key") from None
+    assert isinstance(key, (ECKey, OKPKey, RSAKey))
+    return key
+
+
+def verify_compact(
+    token: str, key: AnyKey | KeySet, algorithms: Sequence[str]
+) -> tuple[dict[str, Any], dict[str, Any]]:
+    """Verify the signature with ``key`` and return (header, claims)."""
+    header = read_header(token)
+    alg = header.get("alg")
+    if alg not in algorithms:
+        raise JoseFailure(f"alg {alg!r} is not allowed")
+    if isinstance(key, KeySet):
+        key = _pick(key, header.get("kid"))
+    try:
+        with warnings.catch_warnings():
+            # RFC 9864 deprecates the name "EdDSA"; clients may still use it.
+            warnings.simplefilter("ignore", SecurityWarning)
+            verified = jws.deserialize_compact(token.encode("ascii"), key, algorithms=[str(alg)])
+    except (JoseError, ValueError, TypeError):
+        raise JoseFailure("the signature does not verify") from None
+    try:
+        claims = json.loads(verified.payload)
+    except ValueError:
+        raise JoseFailure("the payload is not JSON") from None
+    if not isinstance(claims, dict):
+        raise JoseFailure("the payload is not a JSON object")
+    return header, claims
+
+
+def _pick(keys: KeySet, kid: Any) -> AnyKey:
+    candidates = [k for k in keys.keys if kid is None or k.kid == kid]
+    if kid is None and len(keys.keys) != 1:
+        raise JoseFailure("the JWS has no kid and the client has several keys")
+    if not candidates:
+        raise JoseFailure(f"no key with kid {kid!r}")
+    key = candidates[0]
+    assert isinstance(key, (ECKey, OKPKey, RSAKey))
+    return key
+
+
+def number(claims: Mapping[str, Any], name: str) -> int | None:
+    """An integer NumericDate claim, or None when absent; anything else is refused."""
+    value = claims.get(name)
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise JoseFailure(f"{name} is not a number")
+    return int(value)
