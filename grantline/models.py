@@ -141,6 +141,8 @@ class StoredRequest:
     expires_at: int
     first_presented_at: int | None = None
     consumed_at: int | None = None
+    #: Digest of the browser that first presented it; no other browser may (RFC 9126 4).
+    presented_browser: str | None = None
 
     def is_presentable(self, now: int) -> bool:
         """Usable at the authorization endpoint: not consumed, not expired (RFC 9126 7.1)."""
@@ -205,6 +207,9 @@ class AuthorizationCode:
     expires_at: int
     consumed_at: int | None = None
     dpop_jkt: str | None = None
+    #: RFC 6749 4.1.3: if the authorization request named its redirect_uri, the token request
+    #: must repeat it.
+    redirect_uri_sent: bool = True
 
 
 TokenKind = Literal["access_token", "refresh_token"]

@@ -49,7 +49,7 @@ def migrated_db(tmp_path_factory: pytest.TempPathFactory) -> Path:
     async def add_key() -> None:
         store = SQLiteStore(str(path))
         async with store.transaction() as tx:
-            await create_signing_key(tx, 0, "ES256")
+            await create_signing_key(tx, 0, "ES256", secret=SECRET_KEY)
         await store.close()
 
     asyncio.run(add_key())

@@ -23,6 +23,9 @@ EVENT_TYPES: dict[str, str] = {
     "authorization_request.client_mismatch": (
         "A request_uri pushed by one client was presented with another client_id."
     ),
+    "authorization_request.browser_mismatch": (
+        "A request_uri already opened in one browser was presented in another; refused."
+    ),
     "interaction.started": "A person opened a stored request; their interaction began.",
     "client.authentication_failed": "A client failed to authenticate.",
     "user.login_succeeded": "A person signed in.",
@@ -31,6 +34,7 @@ EVENT_TYPES: dict[str, str] = {
     "consent.decided": "The person approved or denied the request.",
     "code.issued": "An authorization code was issued.",
     "code.replayed": "A used authorization code was presented again; its grant was revoked.",
+    "code.redemption_failed": "A code was consumed but refused (expired, PKCE, redirect_uri).",
     "token.issued": "Access and refresh tokens were issued for an authorization code.",
     "token.refreshed": "A refresh token was rotated and new tokens were issued.",
     "refresh_token.reused": "A rotated refresh token was presented again; its grant was revoked.",

@@ -303,20 +303,23 @@ def show(data_dir: str | None, client_id: str) -> None:
 @data_dir_option
 @click.argument("client_id")
 def remove(data_dir: str | None, client_id: str) -> None:
-    """Remove a client; its pending requests, codes and refresh tokens stop working."""
+    """Remove a client and revoke every grant and token it holds."""
     _, settings = load(data_dir)
     now = system_clock()
 
-    async def work(store: Store) -> bool:
+    async def work(store: Store) -> int | None:
         async with store.transaction() as tx:
-            removed = await tx.remove_client(client_id)
-            if removed:
-                await tx.append(event("client.removed", now, client_id=client_id))
-            return removed
+            revoked = await tx.remove_client(client_id, now)
+            if revoked is not None:
+                await tx.append(
+                    event("client.removed", now, client_id=client_id, grants_revoked=revoked)
+                )
+            return revoked
 
-    if not run_with_store(settings, work):
+    revoked = run_with_store(settings, work)
+    if revoked is None:
         raise click.ClickException(f"no client {client_id!r}")
-    click.echo(f"removed {client_id}")
+    click.echo(f"removed {client_id}; revoked {revoked} grant(s) and their tokens")
 
 
 @clients.command("rotate-secret")

@@ -73,7 +73,7 @@ async def _seed(store: Store, settings: Settings, instance: Instance, dev: bool)
     async with store.transaction() as tx:
         if not await tx.list_signing_keys():
             alg = settings.access_token_signing_alg
-            kid = await create_signing_key(tx, now, alg)
+            kid = await create_signing_key(tx, now, alg, secret=settings.secret_key)
             await tx.append(event("signing_key.created", now, kid=kid, alg=alg))
             created.append(f"signing key {kid}")
         if dev and await tx.get_client(DEV_CLIENT_ID) is None:

@@ -65,7 +65,9 @@ def rotate(data_dir: str | None, alg: str | None) -> None:
 
     async def work(store: Store) -> str:
         async with store.transaction() as tx:
-            kid = await rotate_signing_key(tx, now, alg, settings.access_token_lifetime)
+            kid = await rotate_signing_key(
+                tx, now, alg, settings.access_token_lifetime, secret=settings.secret_key
+            )
             await tx.append(event("signing_key.rotated", now, kid=kid, alg=alg))
             return kid
 

@@ -74,13 +74,24 @@ def remove(data_dir: str | None, username: str) -> None:
     _, settings = load(data_dir)
     now = system_clock()
 
-    async def work(store: Store) -> User | None:
+    async def work(store: Store) -> int | None:
         async with store.transaction() as tx:
-            user = await tx.remove_user(username)
-            if user is not None:
-                await tx.append(event("user.removed", now, user_id=user.user_id, username=username))
-            return user
+            removed = await tx.remove_user(username, now)
+            if removed is None:
+                return None
+            user, revoked = removed
+            await tx.append(
+                event(
+                    "user.removed",
+                    now,
+                    user_id=user.user_id,
+                    username=username,
+                    grants_revoked=revoked,
+                )
+            )
+            return revoked
 
-    if run_with_store(settings, work) is None:
+    revoked = run_with_store(settings, work)
+    if revoked is None:
         raise click.ClickException(f"no user {username!r}")
-    click.echo(f"removed {username}")
+    click.echo(f"removed {username}; revoked {revoked} grant(s) and their tokens")

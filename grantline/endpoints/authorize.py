@@ -120,6 +120,11 @@ def revalidate(ctx: Context, client: Client, stored: StoredRequest) -> None:
     Errors are shown as pages: the person is here, and the client's redirect_uri may be the very
     thing that is no longer allowed.
     """
+    if not stored.pushed and par_required(ctx.settings, client):
+        raise PageOnlyInvalidRequest(
+            "This client must now use a pushed authorization request (RFC 9126).",
+            detail="client policy changed: PAR required",
+        )
     try:
         validate_request(ctx, stored.raw_params, client, pushed=stored.pushed)
     except OAuthError as exc:
@@ -212,16 +217,25 @@ async def _start_interaction(ctx: Context, request: Request, stored: StoredReque
         expires_at=now + ctx.settings.interaction_lifetime,
     )
     async with ctx.store.transaction() as tx:
-        await tx.mark_presented(stored.request_id, now)
-        await tx.add_interaction(interaction)
+        # RFC 9126 4: one-time use, reloads allowed. A reference seen in a second browser is
+        # someone racing the person (or swapping sessions), so only the first may continue.
+        first_browser = await tx.mark_presented(stored.request_id, now, interaction.browser_digest)
+        if first_browser:
+            await tx.add_interaction(interaction)
         await tx.append(
             event(
-                "interaction.started",
+                "interaction.started"
+                if first_browser
+                else "authorization_request.browser_mismatch",
                 now,
                 client_id=stored.client_id,
                 request_id=stored.request_id,
-                interaction_expires_at=interaction.expires_at,
+                interaction_expires_at=interaction.expires_at if first_browser else None,
             )
+        )
+    if not first_browser:
+        raise InvalidRequestUri(
+            "This request was already opened in another browser.", detail="browser mismatch"
         )
     response = RedirectResponse(f"/interaction/{token}", status_code=303)
     response.headers["Cache-Control"] = "no-store"

@@ -24,5 +24,5 @@ async def jwks(request: Request) -> Response:
     """GET /jwks."""
     ctx = context_of(request)
     async with ctx.store.reader() as tx:
-        keys = await public_jwks(tx, ctx.clock())
+        keys = await public_jwks(tx, ctx.clock(), secret=ctx.settings.secret_key)
     return json_response(keys, headers=_PUBLIC)

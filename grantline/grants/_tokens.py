@@ -116,7 +116,9 @@ async def mint_tokens(
         claims["authorization_details"] = list(shape.authorization_details)
     if dpop_jkt is not None:
         claims["cnf"] = {"jkt": dpop_jkt}
-    access = await sign_access_token(tx, settings.access_token_signing_alg, claims, now)
+    access = await sign_access_token(
+        tx, settings.access_token_signing_alg, claims, now, secret=settings.secret_key
+    )
     refresh = new_secret()
     access_digest = ctx.digester.digest("access_token", access)
     refresh_digest = ctx.digester.digest("refresh_token", refresh)

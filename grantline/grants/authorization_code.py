@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import secrets
+from collections.abc import Mapping
 from typing import Any
 
 from grantline.audit import event
@@ -57,6 +58,7 @@ async def issue_code(
         created_at=now,
         expires_at=now + ctx.settings.code_lifetime,
         dpop_jkt=req.dpop_jkt,
+        redirect_uri_sent="redirect_uri" in stored.raw_params,
     )
     await tx.add_grant(grant)
     await tx.add_code(record)
@@ -94,6 +96,23 @@ async def redeem_code(ctx: Context, request: TokenRequest) -> dict[str, Any]:
     return outcome
 
 
+def _refusal_after_consuming(
+    record: AuthorizationCode, params: Mapping[str, str], now: int
+) -> OAuthError | None:
+    if now >= record.expires_at:
+        return InvalidGrant("The authorization code has expired.")
+    redirect_uri = params.get("redirect_uri")
+    if redirect_uri is None and record.redirect_uri_sent:
+        return InvalidRequest("redirect_uri is required: the authorization request named it.")
+    if redirect_uri is not None and redirect_uri != record.redirect_uri:
+        return InvalidGrant("redirect_uri does not match the authorization request.")
+    try:
+        pkce.verify(params.get("code_verifier"), record.code_challenge)
+    except OAuthError as exc:
+        return exc
+    return None
+
+
 async def _redeem(
     ctx: Context, tx: Transaction, request: TokenRequest, digest: str, now: int
 ) -> dict[str, Any] | OAuthError:
@@ -129,17 +148,23 @@ async def _redeem(
             )
         )
         return InvalidGrant("The authorization code was already used.")
-    if now >= record.expires_at:
-        return InvalidGrant("The authorization code has expired.")
-    redirect_uri = params.get("redirect_uri")
-    if redirect_uri is not None and redirect_uri != record.redirect_uri:
-        return InvalidGrant("redirect_uri does not match the authorization request.")
-    try:
-        pkce.verify(params.get("code_verifier"), record.code_challenge)
-    except OAuthError as exc:
-        return exc
-    if grant is None or shape is None:
-        return InvalidGrant("The grant was revoked.")
+    refusal = _refusal_after_consuming(record, params, now)
+    if refusal is None and (grant is None or shape is None):
+        refusal = InvalidGrant("The grant was revoked.")
+    if refusal is not None:
+        # The code is spent: record why, so that a retry reads as what it is in the trail.
+        await tx.append(
+            event(
+                "code.redemption_failed",
+                now,
+                client_id=client.client_id,
+                grant_id=record.grant_id,
+                error=refusal.error,
+                reason=refusal.detail,
+            )
+        )
+        return refusal
+    assert grant is not None and shape is not None
     issued = await mint_tokens(ctx, tx, client, grant, shape, request.dpop_jkt, now)
     await tx.append(token_event("token.issued", client, grant, shape, issued, now))
     return issued.body

@@ -53,6 +53,9 @@ async def _refresh(
     shape = narrow_or_error(params, allowed, ctx.settings.scopes)
     if isinstance(shape, OAuthError):
         return shape
+    grant = await tx.get_grant(token.grant_id)
+    if grant is None or grant.revoked_at is not None:
+        return InvalidGrant("The grant was revoked.")
     if not await tx.consume_token(digest, client.client_id, now):
         # A rotated token came back: either the client or an attacker holds a stale copy, and
         # the server cannot tell which, so the whole family goes (RFC 9700 4.14.2).
@@ -67,9 +70,7 @@ async def _refresh(
             )
         )
         return InvalidGrant("The refresh token was already used.")
-    grant = await tx.get_grant(token.grant_id)
-    if grant is None or grant.revoked_at is not None:
-        return InvalidGrant("The grant was revoked.")
+    assert grant is not None
     issued = await mint_tokens(ctx, tx, client, grant, shape, request.dpop_jkt, now)
     await tx.append(token_event("token.refreshed", client, grant, shape, issued, now))
     return issued.body

@@ -53,8 +53,9 @@ class ClientStore(Protocol):
     async def update_client(self, client: Client) -> None:
         """Replaces the client's policy; it applies from the next request (RFC 9126 7.4)."""
 
-    async def remove_client(self, client_id: str) -> bool:
-        """True when a client was removed."""
+    async def remove_client(self, client_id: str, now: int) -> int | None:
+        """Removes the client and revokes its grants and their tokens; the number of grants
+        revoked, or None when there was no such client."""
 
 
 class UserStore(Protocol):
@@ -69,8 +70,9 @@ class UserStore(Protocol):
 
     async def set_password(self, user_id: str, password_hash: str) -> None: ...
 
-    async def remove_user(self, username: str) -> User | None:
-        """The removed user, or None; also ends the user's sessions."""
+    async def remove_user(self, username: str, now: int) -> tuple[User, int] | None:
+        """Removes the user, ends their sessions and revokes their grants and tokens; the user
+        and the number of grants revoked, or None when there was no such user."""
 
 
 class RequestStore(Protocol):
@@ -79,8 +81,9 @@ class RequestStore(Protocol):
     async def get_request(self, request_id: str) -> StoredRequest | None:
         """The stored request whatever its state; callers check ``is_presentable``."""
 
-    async def mark_presented(self, request_id: str, now: int) -> None:
-        """Records the first presentation at the authorization endpoint (kept if already set)."""
+    async def mark_presented(self, request_id: str, now: int, browser_digest: str) -> bool:
+        """Binds the request to the first browser that presents it. True when that browser is
+        ``browser_digest`` (now or earlier); False when another browser got there first."""
 
     async def consume_request(self, request_id: str, client_id: str, now: int) -> bool:
         """Marks the request used. True only for the one caller that consumed it, and only if

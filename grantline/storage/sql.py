@@ -178,8 +178,22 @@ class SQLiteTransaction:
             (row[1], row[2], row[3], row[4], row[6], row[0]),
         )
 
-    async def remove_client(self, client_id: str) -> bool:
-        return self._run("DELETE FROM clients WHERE client_id = ?", (client_id,)) == 1
+    async def remove_client(self, client_id: str, now: int) -> int | None:
+        if self._run("DELETE FROM clients WHERE client_id = ?", (client_id,)) != 1:
+            return None
+        return self._revoke_grants_where("client_id", client_id, now)
+
+    def _revoke_grants_where(self, column: str, value: str, now: int) -> int:
+        # ``column`` is one of two fixed names, never input.
+        self._run(
+            "UPDATE tokens SET revoked_at = ? WHERE revoked_at IS NULL AND grant_id IN "
+            f"(SELECT grant_id FROM grants WHERE {column} = ?)",
+            (now, value),
+        )
+        return self._run(
+            f"UPDATE grants SET revoked_at = ? WHERE {column} = ? AND revoked_at IS NULL",
+            (now, value),
+        )
 
     # -- users ---------------------------------------------------------------------------
 
@@ -210,24 +224,25 @@ class SQLiteTransaction:
     async def set_password(self, user_id: str, password_hash: str) -> None:
         self._run("UPDATE users SET password_hash = ? WHERE user_id = ?", (password_hash, user_id))
 
-    async def remove_user(self, username: str) -> User | None:
+    async def remove_user(self, username: str, now: int) -> tuple[User, int] | None:
         user = await self.get_user_by_username(username)
-        if user is not None:
-            self._run("DELETE FROM sessions WHERE user_id = ?", (user.user_id,))
-            self._run("DELETE FROM users WHERE user_id = ?", (user.user_id,))
-        return user
+        if user is None:
+            return None
+        self._run("DELETE FROM sessions WHERE user_id = ?", (user.user_id,))
+        self._run("DELETE FROM users WHERE user_id = ?", (user.user_id,))
+        return user, self._revoke_grants_where("user_id", user.user_id, now)
 
     # -- authorization requests ----------------------------------------------------------
 
     _REQUEST_COLS = (
         "request_id, client_id, request, raw_params, pushed, created_at, expires_at, "
-        "first_presented_at, consumed_at"
+        "first_presented_at, consumed_at, presented_browser"
     )
 
     async def add_request(self, request: StoredRequest) -> None:
         self._run(
             f"INSERT INTO authorization_requests ({self._REQUEST_COLS}) "
-            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             (
                 request.request_id,
                 request.client_id,
@@ -238,6 +253,7 @@ class SQLiteTransaction:
                 request.expires_at,
                 request.first_presented_at,
                 request.consumed_at,
+                request.presented_browser,
             ),
         )
 
@@ -258,14 +274,20 @@ class SQLiteTransaction:
             expires_at=row[6],
             first_presented_at=row[7],
             consumed_at=row[8],
+            presented_browser=row[9],
         )
 
-    async def mark_presented(self, request_id: str, now: int) -> None:
+    async def mark_presented(self, request_id: str, now: int, browser_digest: str) -> bool:
         self._run(
-            "UPDATE authorization_requests SET first_presented_at = ? "
+            "UPDATE authorization_requests SET first_presented_at = ?, presented_browser = ? "
             "WHERE request_id = ? AND first_presented_at IS NULL",
-            (now, request_id),
+            (now, browser_digest, request_id),
         )
+        row = self._one(
+            "SELECT presented_browser FROM authorization_requests WHERE request_id = ?",
+            (request_id,),
+        )
+        return row is not None and row[0] == browser_digest
 
     async def consume_request(self, request_id: str, client_id: str, now: int) -> bool:
         return (
@@ -407,14 +429,14 @@ class SQLiteTransaction:
 
     _CODE_COLS = (
         "code_digest, grant_id, client_id, redirect_uri, code_challenge, code_challenge_method, "
-        "created_at, expires_at, consumed_at, dpop_jkt"
+        "created_at, expires_at, consumed_at, dpop_jkt, redirect_uri_sent"
     )
 
     async def add_code(self, code: AuthorizationCode) -> None:
         c = code
         self._run(
             f"INSERT INTO authorization_codes ({self._CODE_COLS}) "
-            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             (
                 c.code_digest,
                 c.grant_id,
@@ -426,6 +448,7 @@ class SQLiteTransaction:
                 c.expires_at,
                 c.consumed_at,
                 c.dpop_jkt,
+                c.redirect_uri_sent,
             ),
         )
 
@@ -434,7 +457,21 @@ class SQLiteTransaction:
             f"SELECT {self._CODE_COLS} FROM authorization_codes WHERE code_digest = ?",
             (code_digest,),
         )
-        return None if row is None else AuthorizationCode(*row)
+        if row is None:
+            return None
+        return AuthorizationCode(
+            code_digest=row[0],
+            grant_id=row[1],
+            client_id=row[2],
+            redirect_uri=row[3],
+            code_challenge=row[4],
+            code_challenge_method=row[5],
+            created_at=row[6],
+            expires_at=row[7],
+            consumed_at=row[8],
+            dpop_jkt=row[9],
+            redirect_uri_sent=bool(row[10]),
+        )
 
     async def consume_code(self, code_digest: str, client_id: str, now: int) -> bool:
         return (

@@ -17,12 +17,12 @@ ACCESS_TOKEN_TYP = "at+jwt"
 
 
 async def sign_access_token(
-    keys: SigningKeyStore, alg: str, claims: dict[str, Any], now: int
+    keys: SigningKeyStore, alg: str, claims: dict[str, Any], now: int, *, secret: bytes
 ) -> str:
     for key in await keys.list_signing_keys(now):
         if key.active and key.alg == alg:
             header = {"typ": ACCESS_TOKEN_TYP, "alg": alg, "kid": key.kid}
-            return jwt.encode(header, claims, parsed_key(key.private_jwk), algorithms=[alg])
+            return jwt.encode(header, claims, parsed_key(key, secret), algorithms=[alg])
     raise ServerError(
         detail=f"no active {alg} signing key: run `grantline keys rotate --alg {alg}`"
     )

@@ -161,7 +161,9 @@ def test_list_hides_keys_no_longer_published_unless_asked(data_dir: Path) -> Non
     (old,) = stored_keys(data_dir)
 
     async def retire_in_the_past(tx: SQLiteTransaction) -> str:
-        kid = await create_signing_key(tx, int(time.time()), "ES256")
+        kid = await create_signing_key(
+            tx, int(time.time()), "ES256", secret=Instance(data_dir).secret_key()
+        )
         await tx.retire_signing_keys(kid, "ES256", published_until=1)
         return kid
 

@@ -202,7 +202,7 @@ def test_remove_deletes_the_user_ends_their_sessions_and_writes_an_event(data_di
     assert with_store(data_dir, lambda tx: tx.get_session("bob-session", 1)) is not None
     [removed] = events(data_dir, "user.removed")
     assert removed.user_id == alice.user_id
-    assert removed.data == {"username": "alice"}
+    assert removed.data == {"username": "alice", "grants_revoked": 0}
 
 
 def test_remove_an_unknown_user_fails_without_an_event(data_dir: Path) -> None:

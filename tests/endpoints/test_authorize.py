@@ -249,10 +249,43 @@ async def test_removed_client_cannot_use_its_pushed_requests(
 ) -> None:
     pushed = await agent.push()
     async with store.transaction() as tx:
-        await tx.remove_client("agent")
+        await tx.remove_client("agent", 0)
     assert_error_page(await agent.authorize(pushed.request_uri), "invalid_request")
 
 
 async def test_post_to_authorize_is_405(agent: Agent) -> None:
     response = await agent.http.post("/authorize")
     assert response.status_code == 405
+
+
+async def test_a_request_uri_opened_in_one_browser_is_refused_in_another(
+    agent: Agent, app: object, store: SQLiteStore
+) -> None:
+    pushed = await agent.push()
+    assert (await agent.authorize(pushed.request_uri)).status_code == 303
+    transport = httpx.ASGITransport(app=app)  # type: ignore[arg-type]
+    async with httpx.AsyncClient(transport=transport, base_url=ISSUER) as other:
+        response = await other.get(
+            "/authorize", params={"client_id": "agent", "request_uri": pushed.request_uri}
+        )
+    assert_error_page(response, "invalid_request_uri")
+    assert "another browser" in response.text
+    assert await last_event(store) == "authorization_request.browser_mismatch"
+    # The first browser may reload.
+    assert (await agent.authorize(pushed.request_uri)).status_code == 303
+
+
+async def test_plain_request_in_progress_is_stopped_when_the_client_starts_requiring_par(
+    relaxed: httpx.AsyncClient, store: SQLiteStore, client: Client, user: object
+) -> None:
+    agent = Agent(relaxed)
+    response = await relaxed.get(
+        "/authorize", params={"client_id": "agent", **agent.params("v" * 43)}
+    )
+    interaction = response.headers["location"]
+    await agent.login(interaction)
+    async with store.transaction() as tx:
+        await tx.update_client(dataclasses.replace(client, require_par=True))
+    page = await relaxed.get(interaction)
+    assert page.status_code == 400
+    assert "pushed authorization request" in page.text

@@ -7,7 +7,14 @@ import pytest
 from grantline.storage.sql import SQLiteStore
 from grantline.tokens.digest import Digester
 from tests.conftest import add_client
-from tests.helpers import CLIENT_SECRET, Agent, FrozenClock, database_bytes, query_of
+from tests.helpers import (
+    CLIENT_SECRET,
+    REDIRECT_URI,
+    Agent,
+    FrozenClock,
+    database_bytes,
+    query_of,
+)
 
 
 async def trail(store: SQLiteStore) -> list[str]:
@@ -241,6 +248,7 @@ async def test_public_client_completes_the_flow_with_pkce_only(
             "client_id": "cli",
             "code": code,
             "code_verifier": verifier,
+            "redirect_uri": REDIRECT_URI,
         },
     )
     assert response.status_code == 200, response.text
@@ -252,3 +260,27 @@ async def test_a_bad_narrowing_at_code_exchange_does_not_cost_the_code(agent: Ag
     assert wrong.status_code == 400
     assert wrong.json()["error"] == "invalid_target"
     assert (await agent.exchange(code, verifier)).status_code == 200
+
+
+async def test_redirect_uri_is_required_when_the_request_named_it(
+    agent: Agent, store: SQLiteStore
+) -> None:
+    code, verifier = await agent.code_for()
+    response = await agent.token(
+        {"grant_type": "authorization_code", "code": code, "code_verifier": verifier}
+    )
+    assert response.status_code == 400
+    assert response.json()["error"] == "invalid_request"
+    async with store.reader() as tx:
+        failed = (await tx.tail(1))[0]
+    # The code is spent and the trail says why, so a retry is not mistaken for an attack.
+    assert failed.type == "code.redemption_failed"
+    assert failed.data["error"] == "invalid_request"
+
+
+async def test_redirect_uri_may_be_omitted_when_the_request_omitted_it(agent: Agent) -> None:
+    code, verifier = await agent.code_for(redirect_uri=None)
+    response = await agent.token(
+        {"grant_type": "authorization_code", "code": code, "code_verifier": verifier}
+    )
+    assert response.status_code == 200, response.text

@@ -225,10 +225,22 @@ async def test_remove_client_is_true_only_when_something_was_removed(store: SQLi
         await tx.add_client(make_client())
         await tx.add_client(make_client("other"))
     async with store.transaction() as tx:
-        assert await tx.remove_client("agent") is True
+        await tx.add_grant(Grant("g-agent", "agent", "u", ("inbox.read",), "req", NOW))
+        await tx.add_grant(Grant("g-other", "other", "u", ("inbox.read",), "req", NOW))
+        await tx.add_token(make_token("t-agent", grant_id="g-agent"))
     async with store.transaction() as tx:
-        assert await tx.remove_client("agent") is False
-        assert await tx.remove_client("never-registered") is False
+        assert await tx.remove_client("agent", NOW + 1) == 1
+    async with store.transaction() as tx:
+        assert await tx.remove_client("agent", NOW + 2) is None
+        assert await tx.remove_client("never-registered", NOW + 2) is None
+    async with store.reader() as tx:
+        # Removing a client revokes what it held, so re-registering its id brings nothing back.
+        revoked = await tx.get_grant("g-agent")
+        kept = await tx.get_grant("g-other")
+        token = await tx.get_token("t-agent")
+    assert revoked is not None and revoked.revoked_at == NOW + 1
+    assert kept is not None and kept.revoked_at is None
+    assert token is not None and token.revoked_at == NOW + 1
     async with store.reader() as tx:
         assert await tx.get_client("agent") is None
         assert [c.client_id for c in await tx.list_clients()] == ["other"]
@@ -277,16 +289,20 @@ async def test_remove_user_returns_the_user_and_ends_their_sessions(store: SQLit
         await tx.add_session(Session("s-alice-2", alice.user_id, NOW, NOW + 3600))
         await tx.add_session(Session("s-bob", bob.user_id, NOW, NOW + 3600))
     async with store.transaction() as tx:
-        assert await tx.remove_user("alice") == alice
+        await tx.add_grant(Grant("g-alice", "agent", alice.user_id, (), "req", NOW))
+    async with store.transaction() as tx:
+        assert await tx.remove_user("alice", NOW + 1) == (alice, 1)
     async with store.reader() as tx:
+        grant = await tx.get_grant("g-alice")
+        assert grant is not None and grant.revoked_at == NOW + 1
         assert await tx.get_user_by_username("alice") is None
         assert await tx.get_session("s-alice-1", NOW) is None
         assert await tx.get_session("s-alice-2", NOW) is None
         assert await tx.get_session("s-bob", NOW) == Session("s-bob", bob.user_id, NOW, NOW + 3600)
         assert await tx.get_user_by_username("bob") == bob
     async with store.transaction() as tx:
-        assert await tx.remove_user("alice") is None
-        assert await tx.remove_user("nobody") is None
+        assert await tx.remove_user("alice", NOW) is None
+        assert await tx.remove_user("nobody", NOW) is None
 
 
 # -- authorization requests ------------------------------------------------------------------
@@ -331,16 +347,18 @@ async def test_unknown_request_is_none(store: SQLiteStore) -> None:
         assert await tx.get_request("nope") is None
 
 
-async def test_mark_presented_keeps_the_first_presentation(store: SQLiteStore) -> None:
+async def test_mark_presented_binds_the_first_browser(store: SQLiteStore) -> None:
     async with store.transaction() as tx:
         await tx.add_request(make_request())
-        await tx.mark_presented("req-1", NOW + 5)
+        assert await tx.mark_presented("req-1", NOW + 5, "browser-a") is True
     async with store.transaction() as tx:
-        await tx.mark_presented("req-1", NOW + 9)
+        assert await tx.mark_presented("req-1", NOW + 9, "browser-a") is True  # a reload
+        assert await tx.mark_presented("req-1", NOW + 9, "browser-b") is False
     async with store.reader() as tx:
         got = await tx.get_request("req-1")
     assert got is not None
     assert got.first_presented_at == NOW + 5
+    assert got.presented_browser == "browser-a"
 
 
 async def test_consume_request_succeeds_once(store: SQLiteStore) -> None:

@@ -23,8 +23,9 @@ from grantline.tokens.keys import (
     parsed_key,
     public_jwks,
     rotate_signing_key,
+    unseal,
 )
-from tests.conftest import build_app
+from tests.conftest import SECRET_KEY, build_app
 from tests.helpers import ISSUER, Agent, FrozenClock
 
 PRIVATE_MEMBERS = ("d", "p", "q", "dp", "dq", "qi", "oth", "k")
@@ -84,14 +85,17 @@ async def test_keys_of_each_alg_have_thumbprint_kids_and_public_jwks(
     store: SQLiteStore, clock: FrozenClock, alg: str
 ) -> None:
     async with store.transaction() as tx:
-        kid = await create_signing_key(tx, clock.now, alg)
+        kid = await create_signing_key(tx, clock.now, alg, secret=SECRET_KEY)
     newest = (await keys_in(store))[0]
     assert newest.kid == kid and newest.alg == alg and newest.active
-    assert parsed_key(newest.private_jwk).thumbprint() == kid
-    stored = json.loads(newest.private_jwk)
-    assert stored["alg"] == alg and stored["use"] == "sig"
+    assert parsed_key(newest, SECRET_KEY).thumbprint() == kid
+    # Sealed at rest: no private member is readable from the database row.
+    assert newest.private_jwk.startswith("sealed.v1.")
+    assert '"d"' not in newest.private_jwk
+    stored = json.loads(unseal(SECRET_KEY, kid, newest.private_jwk))
+    assert stored["alg"] == alg and stored["use"] == "sig" and "d" in stored
     async with store.reader() as tx:
-        jwks = await public_jwks(tx, clock.now)
+        jwks = await public_jwks(tx, clock.now, secret=SECRET_KEY)
     (public,) = [k for k in jwks["keys"] if k["kid"] == kid]
     assert public["alg"] == alg and public["use"] == "sig"
     assert not set(PRIVATE_MEMBERS) & set(public)
@@ -100,7 +104,7 @@ async def test_keys_of_each_alg_have_thumbprint_kids_and_public_jwks(
 async def test_an_unsupported_alg_creates_nothing(store: SQLiteStore, clock: FrozenClock) -> None:
     with pytest.raises(ValueError, match="unsupported signing algorithm 'HS256'"):
         async with store.transaction() as tx:
-            await create_signing_key(tx, clock.now, "HS256")
+            await create_signing_key(tx, clock.now, "HS256", secret=SECRET_KEY)
     assert len(await keys_in(store)) == 1
 
 
@@ -109,9 +113,9 @@ async def test_signed_tokens_verify_against_the_published_keys(
     store: SQLiteStore, clock: FrozenClock, alg: str
 ) -> None:
     async with store.transaction() as tx:
-        kid = await create_signing_key(tx, clock.now, alg)
-        token = await sign_access_token(tx, alg, {"sub": "alice"}, clock.now)
-        jwks = await public_jwks(tx, clock.now)
+        kid = await create_signing_key(tx, clock.now, alg, secret=SECRET_KEY)
+        token = await sign_access_token(tx, alg, {"sub": "alice"}, clock.now, secret=SECRET_KEY)
+        jwks = await public_jwks(tx, clock.now, secret=SECRET_KEY)
     decoded = decode(token, jwks, alg)
     assert decoded.header == {"typ": ACCESS_TOKEN_TYP, "alg": alg, "kid": kid}
     assert decoded.claims == {"sub": "alice"}
@@ -121,8 +125,8 @@ async def test_a_token_cannot_be_verified_with_another_alg(
     store: SQLiteStore, clock: FrozenClock
 ) -> None:
     async with store.transaction() as tx:
-        token = await sign_access_token(tx, "ES256", {"sub": "alice"}, clock.now)
-        jwks = await public_jwks(tx, clock.now)
+        token = await sign_access_token(tx, "ES256", {"sub": "alice"}, clock.now, secret=SECRET_KEY)
+        jwks = await public_jwks(tx, clock.now, secret=SECRET_KEY)
     with pytest.raises(UnsupportedAlgorithmError):
         decode(token, jwks, "RS256")
 
@@ -132,7 +136,7 @@ async def test_signing_without_an_active_key_of_the_alg_is_a_server_error(
 ) -> None:
     with pytest.raises(ServerError) as caught:
         async with store.reader() as tx:
-            await sign_access_token(tx, "Ed25519", {"sub": "alice"}, clock.now)
+            await sign_access_token(tx, "Ed25519", {"sub": "alice"}, clock.now, secret=SECRET_KEY)
     assert caught.value.description == "The server encountered an unexpected condition."
     assert "grantline keys rotate --alg Ed25519" in caught.value.detail
 
@@ -142,9 +146,9 @@ async def test_rotation_publishes_old_keys_only_while_their_tokens_live(
 ) -> None:
     old = await initial_kid(store)
     async with store.transaction() as tx:
-        old_token = await sign_access_token(tx, "ES256", {"n": 1}, clock.now)
-        new = await rotate_signing_key(tx, clock.now, "ES256", verify_for=600)
-        new_token = await sign_access_token(tx, "ES256", {"n": 2}, clock.now)
+        old_token = await sign_access_token(tx, "ES256", {"n": 1}, clock.now, secret=SECRET_KEY)
+        new = await rotate_signing_key(tx, clock.now, "ES256", verify_for=600, secret=SECRET_KEY)
+        new_token = await sign_access_token(tx, "ES256", {"n": 2}, clock.now, secret=SECRET_KEY)
     assert new != old
     keys = {k.kid: k for k in await keys_in(store)}
     assert keys[new].active and not keys[old].active
@@ -165,17 +169,17 @@ async def test_a_second_rotation_does_not_extend_an_older_keys_publication(
 ) -> None:
     first = await initial_kid(store)
     async with store.transaction() as tx:
-        await rotate_signing_key(tx, clock.now, "ES256", verify_for=600)
+        await rotate_signing_key(tx, clock.now, "ES256", verify_for=600, secret=SECRET_KEY)
     clock.advance(300)
     async with store.transaction() as tx:
-        await rotate_signing_key(tx, clock.now, "ES256", verify_for=600)
+        await rotate_signing_key(tx, clock.now, "ES256", verify_for=600, secret=SECRET_KEY)
     keys = {k.kid: k for k in await keys_in(store)}
     assert keys[first].retired_at == clock.now - 300 + 600
 
 
 async def _jwks(store: SQLiteStore, now: int) -> dict[str, Any]:
     async with store.reader() as tx:
-        return await public_jwks(tx, now)
+        return await public_jwks(tx, now, secret=SECRET_KEY)
 
 
 # -- over HTTP -------------------------------------------------------------------------------
@@ -188,7 +192,7 @@ async def test_tokens_after_a_rotation_use_the_new_key_and_old_tokens_still_veri
     before = await access_token(agent)
     async with store.transaction() as tx:
         new = await rotate_signing_key(
-            tx, clock.now, "ES256", verify_for=settings.access_token_lifetime
+            tx, clock.now, "ES256", verify_for=settings.access_token_lifetime, secret=SECRET_KEY
         )
     jwks = await published(agent.http)
     assert {k["kid"] for k in jwks["keys"]} == {old, new}
@@ -215,7 +219,7 @@ async def test_other_configured_algs_sign_verifiable_access_tokens(
     alg: str,
 ) -> None:
     async with store.transaction() as tx:
-        kid = await create_signing_key(tx, clock.now, alg)
+        kid = await create_signing_key(tx, clock.now, alg, secret=SECRET_KEY)
     http = served(dataclasses.replace(settings, access_token_signing_alg=alg))
     token = await access_token(Agent(http))
     decoded = decode(token, await published(http), alg)
@@ -247,7 +251,7 @@ async def test_no_key_for_the_configured_alg_is_a_fixed_server_error_and_burns_n
     assert response.headers["cache-control"] == "no-store"
     # The failed mint rolled back: once an operator adds the key, the same code works.
     async with store.transaction() as tx:
-        await create_signing_key(tx, clock.now, "Ed25519")
+        await create_signing_key(tx, clock.now, "Ed25519", secret=SECRET_KEY)
     retried = await agent.exchange(code, verifier)
     assert retried.status_code == 200, retried.text
 
@@ -257,7 +261,26 @@ async def test_rotating_to_another_alg_does_not_stop_token_issuance(
 ) -> None:
     async with store.transaction() as tx:
         await rotate_signing_key(
-            tx, clock.now, "Ed25519", verify_for=settings.access_token_lifetime
+            tx,
+            clock.now,
+            "Ed25519",
+            verify_for=settings.access_token_lifetime,
+            secret=SECRET_KEY,
         )
     code, verifier = await agent.code_for()
     assert (await agent.exchange(code, verifier)).status_code == 200
+
+
+async def test_a_sealed_key_needs_the_instance_secret(
+    store: SQLiteStore, clock: FrozenClock
+) -> None:
+    from cryptography.exceptions import InvalidTag
+
+    async with store.transaction() as tx:
+        kid = await create_signing_key(tx, clock.now, "ES256", secret=SECRET_KEY)
+    newest = (await keys_in(store))[0]
+    with pytest.raises(InvalidTag):
+        unseal(b"x" * 32, kid, newest.private_jwk)
+    # The kid is bound as associated data: a row moved under another kid does not open.
+    with pytest.raises(InvalidTag):
+        unseal(SECRET_KEY, "another-kid", newest.private_jwk)
