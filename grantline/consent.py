@@ -14,6 +14,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from grantline.models import AuthorizationRequest, Client
+from grantline.policy.authorization_details import Segment
 
 __all__ = ["ConsentDocument", "DetailLine", "ScopeLine", "approved_items", "build_consent"]
 
@@ -26,12 +27,20 @@ class ScopeLine:
 
 @dataclass(frozen=True, slots=True)
 class DetailLine:
-    """One RFC 9396 item: the sentence a person reads and the JSON an expert can check."""
+    """One RFC 9396 item: the sentence a person reads and the JSON an expert can check.
+
+    ``segments`` keep the client's values apart from the template's words; ``sentence`` is the
+    plain-text form, values in quotes, as the audit trail records it.
+    """
 
     index: int
     type: str
-    sentence: str
+    segments: tuple[Segment, ...]
     json: str
+
+    @property
+    def sentence(self) -> str:
+        return "".join(f"\u201c{s.text}\u201d" if s.is_value else s.text for s in self.segments)
 
 
 @dataclass(frozen=True, slots=True)
@@ -50,7 +59,7 @@ def build_consent(
     client: Client,
     request: AuthorizationRequest,
     scope_descriptions: Mapping[str, str],
-    sentence: Callable[[Mapping[str, Any]], str],
+    sentence: Callable[[Mapping[str, Any]], tuple[Segment, ...]],
 ) -> ConsentDocument:
     redirect_host = urlsplit(request.redirect_uri).netloc or request.redirect_uri
     scopes = tuple(
@@ -60,7 +69,7 @@ def build_consent(
         DetailLine(
             index=i,
             type=str(item["type"]),
-            sentence=sentence(item),
+            segments=sentence(item),
             json=json.dumps(item, indent=2, sort_keys=True, ensure_ascii=False),
         )
         for i, item in enumerate(request.authorization_details)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import math
+import unicodedata
 from collections.abc import Collection, Mapping
 from typing import Any, Protocol
 
@@ -26,6 +27,7 @@ __all__ = [
 COMMON_ARRAY_FIELDS = ("locations", "actions", "datatypes", "privileges")
 MAX_DETAILS = 16
 MAX_DEPTH = 16
+_UNSAFE_CATEGORIES = frozenset({"Cc", "Cf", "Cs", "Co", "Cn"})
 
 Detail = dict[str, Any]
 
@@ -100,10 +102,27 @@ def parse_authorization_details(raw: str | None) -> tuple[Detail, ...]:
     return tuple(value)
 
 
+def _unsafe_text(value: Any) -> bool:
+    """True if any key or string holds a control, format or lone surrogate character: bidi
+    overrides and zero-width characters can make a consent sentence read as something else,
+    and a lone surrogate cannot even be stored."""
+    if isinstance(value, str):
+        return any(unicodedata.category(ch) in _UNSAFE_CATEGORIES for ch in value)
+    if isinstance(value, dict):
+        return any(_unsafe_text(k) or _unsafe_text(v) for k, v in value.items())
+    if isinstance(value, list):
+        return any(_unsafe_text(v) for v in value)
+    return False
+
+
 def _check_common(index: int, item: Any) -> None:
     where = f"authorization_details[{index}]"
     if not isinstance(item, dict):
         raise InvalidAuthorizationDetails(f"{where} must be a JSON object.")
+    if _unsafe_text(item):
+        raise InvalidAuthorizationDetails(
+            f"{where} contains a control, format or unpaired surrogate character."
+        )
     type_ = item.get("type")
     if not isinstance(type_, str) or not type_:
         raise InvalidAuthorizationDetails(f"{where}.type is required and must be a string.")

@@ -43,7 +43,7 @@ PAYMENT: dict[str, Any] = {
 }
 PAYMENT_SENTENCE = (
     "Pay 123.50 EUR to Merchant A (IBAN DE02100100109307118603) with the reference "
-    '"Ref Number Merchant"; allowed actions: initiate, status, cancel; '
+    "Ref Number Merchant; allowed actions: initiate, status, cancel; "
     "at https://example.com/payments"
 )
 FILES: dict[str, Any] = {
@@ -371,7 +371,7 @@ async def test_plain_requests_with_valid_details_reach_the_consent_page(
     agent = Agent(relaxed)
     await agent.login(interaction)
     page = await relaxed.get(interaction)
-    assert PAYMENT_SENTENCE.replace('"', "&#34;") in page.text
+    assert '<span class="value">Merchant A</span>' in page.text
 
 
 # -- the consent page -------------------------------------------------------------------------
@@ -393,8 +393,11 @@ async def test_consent_lists_each_item_as_a_checked_sentence_with_its_json(
     for index, (item, sentence) in enumerate(zip(items, sentences, strict=True)):
         block = detail_block(page, index)
         assert f'<input type="checkbox" name="detail_{index}" value="on" checked>' in block
-        shown = re.search(r'<span class="sentence">(.*?)</span>', block, re.DOTALL)
-        assert shown and html.unescape(shown.group(1)) == sentence
+        shown = re.search(r'<span class="sentence">(.*)</span></label>', block, re.DOTALL)
+        assert shown
+        assert html.unescape(re.sub(r"<[^>]+>", "", shown.group(1))) == sentence
+        # Every value from the client is set off from the template's words.
+        assert '<span class="value">' in shown.group(1)
         raw = re.search(r"<details>.*?<pre>(.*?)</pre></details>", block, re.DOTALL)
         assert raw, block
         assert json.loads(html.unescape(raw.group(1))) == item
@@ -441,8 +444,14 @@ async def test_the_consent_shown_event_records_the_sentences_and_their_digest(
     await agent.http.get(interaction)
     shown = (await audit(store, "consent.shown"))[-1]
     document = shown.data["document"]
-    assert f"- Item 1: {PAYMENT_SENTENCE} [payment_initiation]" in document
-    assert f"- Item 2: {FILES_SENTENCE} [file_access]" in document
+    # The document quotes each client value, so an auditor can tell them from the wording.
+    assert (
+        "- Item 1: Pay \u201c123.50\u201d \u201cEUR\u201d to \u201cMerchant A\u201d (IBAN "
+        "\u201cDE02100100109307118603\u201d) with the reference \u201cRef Number Merchant\u201d"
+    ) in document
+    assert "- Item 2: \u201cRead, list\u201d files under \u201c/reports\u201d [file_access]" in (
+        document
+    )
     assert "- Read messages in your inbox [inbox.read]" in document
     assert shown.data["sha256"] == hashlib.sha256(document.encode("utf-8")).hexdigest()
     await decide(agent, interaction, ["detail_0", "detail_1"])

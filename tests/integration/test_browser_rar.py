@@ -266,7 +266,7 @@ def test_client_controlled_text_is_escaped_not_run(
         expect(sentences).to_have_count(2)
         expect(sentences.nth(0)).to_be_visible()
         expect(sentences.nth(0)).to_contain_text(f"to {both}")
-        expect(sentences.nth(0)).to_contain_text(f'"{IMG_PAYLOAD}{SCRIPT_PAYLOAD}"')
+        expect(sentences.nth(0)).to_contain_text(f"reference {IMG_PAYLOAD}{SCRIPT_PAYLOAD}")
         expect(sentences.nth(1)).to_be_visible()
         expect(sentences.nth(1)).to_contain_text(f"/reports/{SCRIPT_PAYLOAD}, {IMG_PAYLOAD}")
         for index, item in enumerate((payment, files)):

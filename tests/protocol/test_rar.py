@@ -312,3 +312,18 @@ def test_shared_validator_applies_the_clients_types() -> None:
             detail_types=REGISTRY,
             pushed=False,
         )
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        pytest.param("Merchant \\u202eA", id="bidi-override"),
+        pytest.param("Merch\\u200bant", id="zero-width-space"),
+        pytest.param("line\\nbreak", id="newline"),
+        pytest.param("/r\\ud800", id="lone-surrogate"),
+    ],
+)
+def test_characters_that_disguise_text_are_refused(text: str) -> None:
+    raw = '[{"type": "file_access", "locations": ["' + text + '"], "actions": ["read"]}]'
+    with pytest.raises(InvalidAuthorizationDetails, match=r"authorization_details\[0\] contains"):
+        parse_authorization_details(raw)
