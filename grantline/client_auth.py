@@ -119,7 +119,7 @@ async def authenticate_client(
 
     The challenge header goes with every 401 where Basic was used (RFC 6749 5.2).
     """
-    headers = _BASIC_CHALLENGE if presented.method == "client_secret_basic" else {}
+    headers = _BASIC_CHALLENGE
     client = await clients.get_client(presented.client_id)
     if presented.secret is not None:
         stored = client.secret_digest if client is not None else None

@@ -76,6 +76,8 @@ class ClientKeys:
         self._min_interval = min_interval
         self._clock = clock
         self._cache: dict[str, _Cached] = {}
+        #: When each jwks_uri was last tried, successful or not, for the refetch rate limit.
+        self._attempted: dict[str, float] = {}
 
     async def keys_for(self, client: Client, kid: str | None) -> KeySet:
         """The client's keys, raising ``JoseFailure`` when it has none usable."""
@@ -84,12 +86,17 @@ class ClientKeys:
         if client.jwks_uri is None:
             raise JoseFailure("the client has no registered keys")
         now = self._clock()
-        cached = self._cache.get(client.jwks_uri)
+        uri = client.jwks_uri
+        cached = self._cache.get(uri)
         fresh = cached is not None and now - cached.fetched_at < self._ttl
         knows_kid = cached is not None and (kid is None or kid in cached.kids)
-        may_refetch = cached is None or now - cached.fetched_at >= self._min_interval
-        if cached is not None and fresh and (knows_kid or not may_refetch):
+        last_attempt = self._attempted.get(uri)
+        may_refetch = last_attempt is None or now - last_attempt >= self._min_interval
+        if cached is not None and (fresh or not may_refetch) and (knows_kid or not may_refetch):
             return cached.keys
+        if not may_refetch:
+            raise JoseFailure("jwks_uri failed recently; not fetching again yet")
+        self._attempted[uri] = now
         try:
             document = json.loads(await self._fetch(client.jwks_uri))
         except (httpx.HTTPError, ValueError) as exc:

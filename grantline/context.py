@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -29,9 +30,12 @@ class Context:
     client_keys: ClientKeys = field(default_factory=ClientKeys)
     digester: Digester = field(init=False)
     detail_types: DetailTypeRegistry = field(init=False)
+    #: Bounds concurrent password hashing (argon2id: CPU and 64 MiB each) in this process.
+    password_checks: asyncio.Semaphore = field(init=False)
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "digester", Digester(self.settings.secret_key))
         object.__setattr__(
             self, "detail_types", DetailTypeRegistry(self.settings.authorization_details_types)
         )
+        object.__setattr__(self, "password_checks", asyncio.Semaphore(2))

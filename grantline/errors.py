@@ -34,6 +34,10 @@ __all__ = [
 ]
 
 
+def _bounded(text: str, limit: int) -> str:
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
 class OAuthError(Exception):
     """Base of every protocol error; subclasses pin ``error`` and ``status_code``."""
 
@@ -52,8 +56,10 @@ class OAuthError(Exception):
         status_code: int | None = None,
         headers: Mapping[str, str] | None = None,
     ) -> None:
-        self.description = description or self.default_description
-        self.detail = detail or self.description
+        # Descriptions may quote what the client sent; bound them so that neither the response
+        # nor the audit trail can be used to store or reflect large attacker-chosen text.
+        self.description = _bounded(description or self.default_description, 300)
+        self.detail = _bounded(detail or self.description, 300)
         self.http_status = status_code or self.status_code
         self.headers: dict[str, str] = dict(headers or {})
         super().__init__(self.description)
@@ -77,6 +83,23 @@ class InvalidClient(OAuthError):
     status_code = 401
     default_description = "Client authentication failed."
     redirectable = False
+
+    def __init__(
+        self,
+        description: str | None = None,
+        *,
+        detail: str | None = None,
+        status_code: int | None = None,
+        headers: Mapping[str, str] | None = None,
+    ) -> None:
+        # RFC 9110 15.5.2: a 401 always carries a challenge, whatever the client tried.
+        challenge = {"WWW-Authenticate": 'Basic realm="grantline", charset="UTF-8"'}
+        super().__init__(
+            description,
+            detail=detail,
+            status_code=status_code,
+            headers={**challenge, **(headers or {})},
+        )
 
 
 class InvalidGrant(OAuthError):

@@ -166,6 +166,7 @@ class Interaction:
     user_id: str | None = None
     consent_digest: str | None = None
     completed_at: int | None = None
+    failed_logins: int = 0
 
     def is_open(self, now: int) -> bool:
         return self.completed_at is None and now < self.expires_at

@@ -5,7 +5,10 @@ Both are single use across every process: their ``jti`` goes into the database r
 
 from __future__ import annotations
 
+import base64
+import binascii
 import hashlib
+import json
 from collections.abc import Mapping
 
 from starlette.requests import Request
@@ -17,7 +20,7 @@ from grantline.protocol.dpop import Proof, check_proof, nonce_for, nonce_valid
 from grantline.protocol.jose import CLIENT_SIGNING_ALGS, JoseFailure, read_header, verify_compact
 from grantline.protocol.request_object import request_object_params
 
-__all__ = ["dpop_nonce_header", "dpop_proof", "unpack_request_object"]
+__all__ = ["check_dpop_nonce_first", "dpop_nonce_header", "dpop_proof", "unpack_request_object"]
 
 
 def dpop_nonce_header(ctx: Context) -> dict[str, str]:
@@ -25,6 +28,31 @@ def dpop_nonce_header(ctx: Context) -> dict[str, str]:
     if not ctx.settings.dpop_nonce_required:
         return {}
     return {"DPoP-Nonce": nonce_for(ctx.settings.secret_key, ctx.clock())}
+
+
+def check_dpop_nonce_first(ctx: Context, request: Request) -> None:
+    """Ask for a fresh nonce before anything single use is spent.
+
+    RFC 9449 8: a client retries with the nonce it is given. If its client assertion or
+    request object were already recorded as used, that retry would fail, so a proof without a
+    current nonce is turned away first, on its unverified ``nonce`` claim alone; the full check
+    of the proof follows in ``dpop_proof``.
+    """
+    if not ctx.settings.dpop_nonce_required:
+        return
+    values = request.headers.getlist("dpop")
+    if len(values) != 1:
+        return
+    try:
+        payload = values[0].split(".")[1]
+        claims = json.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)))
+    except (IndexError, ValueError, binascii.Error):
+        return  # malformed: dpop_proof refuses it with the precise reason
+    nonce = claims.get("nonce") if isinstance(claims, dict) else None
+    if not nonce_valid(
+        ctx.settings.secret_key, nonce if isinstance(nonce, str) else None, ctx.clock()
+    ):
+        raise UseDpopNonce(headers=dpop_nonce_header(ctx))
 
 
 async def dpop_proof(ctx: Context, request: Request, path: str) -> Proof | None:

@@ -18,10 +18,11 @@ from grantline.consent import approved_items, build_consent
 from grantline.context import Context
 from grantline.endpoints._common import context_of
 from grantline.endpoints.authorize import revalidate
-from grantline.errors import InvalidRequestUri, PageOnlyInvalidRequest
+from grantline.errors import InvalidRequestUri, OAuthError, PageOnlyInvalidRequest
 from grantline.grants.authorization_code import issue_code
 from grantline.models import Client, Interaction, Session, StoredRequest, User
 from grantline.passwords import verify_password
+from grantline.storage import Transaction
 from grantline.tokens.digest import new_secret
 from grantline.web.browser import (
     BROWSER_COOKIE,
@@ -39,6 +40,9 @@ from grantline.web.responses import authorization_response
 __all__ = ["decide", "login", "show_interaction"]
 
 _MAX_CREDENTIAL_LENGTH = 1024
+#: Failed passwords one sign-in page accepts before it closes (per-account and per-address
+#: throttling across pages belongs to the rate limiter).
+MAX_FAILED_LOGINS = 5
 
 
 @dataclass(frozen=True, slots=True)
@@ -73,19 +77,33 @@ async def login(request: Request) -> Response:
     async with ctx.store.reader() as tx:
         user = await tx.get_user_by_username(username) if username else None
     stored_hash = user.password_hash if user is not None else None
-    # argon2id takes tens of milliseconds: keep it off the event loop.
-    valid = await asyncio.to_thread(verify_password, stored_hash, password)
+    # argon2id takes tens of milliseconds and 64 MiB: off the event loop, and only a few at
+    # once, so a flood of guesses queues instead of starving every other request.
+    async with ctx.password_checks:
+        valid = await asyncio.to_thread(verify_password, stored_hash, password)
     now = ctx.clock()
     if user is None or not valid:
         async with ctx.store.transaction() as tx:
+            failures = await tx.record_failed_login(
+                loaded.interaction.interaction_id, MAX_FAILED_LOGINS, now
+            )
             await tx.append(
                 event(
                     "user.login_failed",
                     now,
                     client_id=loaded.client.client_id,
                     request_id=loaded.stored.request_id,
-                    username=username[:128],
+                    user_id=user.user_id if user is not None else None,
+                    # People paste passwords into the username field: keep only a digest.
+                    username_digest=ctx.digester.digest("username", username)[:32],
+                    failures=failures,
                 )
+            )
+        if failures >= MAX_FAILED_LOGINS:
+            raise PageOnlyInvalidRequest(
+                "Too many failed sign-in attempts. Go back to the application and start again.",
+                status_code=403,
+                detail="sign-in closed after failed attempts",
             )
         return _login_page(ctx, loaded, error="Wrong username or password.", status_code=400)
     session_token = new_secret()
@@ -145,38 +163,68 @@ async def decide(request: Request) -> Response:
         decision = "deny"
     now = ctx.clock()
     async with ctx.store.transaction() as tx:
-        if not await tx.complete_interaction(interaction.interaction_id, now):
-            raise PageOnlyInvalidRequest("This sign-in has expired or is already finished.")
-        client = await tx.get_client(loaded.client.client_id)
-        if client is None:
-            raise PageOnlyInvalidRequest("The client is no longer registered.")
+        # A refusal here must still commit its audit event, so it is returned, not raised.
+        outcome = await _record_decision(ctx, tx, loaded, user, decision, approved, now)
+    if isinstance(outcome, OAuthError):
+        raise outcome
+    return authorization_response(
+        req.redirect_uri, {**outcome, "state": req.state, "iss": ctx.settings.issuer}
+    )
+
+
+async def _record_decision(
+    ctx: Context,
+    tx: Transaction,
+    loaded: _Loaded,
+    user: User,
+    decision: str,
+    approved: tuple[int, ...],
+    now: int,
+) -> dict[str, str] | OAuthError:
+    """Consume the interaction and the request, record the decision, issue the code."""
+    interaction, req = loaded.interaction, loaded.stored.request
+    items = req.authorization_details
+    if not await tx.complete_interaction(interaction.interaction_id, now):
+        return PageOnlyInvalidRequest("This sign-in has expired or is already finished.")
+    client = await tx.get_client(loaded.client.client_id)
+    if client is None:
+        return PageOnlyInvalidRequest("The client is no longer registered.")
+    try:
         revalidate(ctx, client, loaded.stored)
-        if not await tx.consume_request(loaded.stored.request_id, client.client_id, now):
-            raise InvalidRequestUri("The request was already used.")
+    except OAuthError as exc:
         await tx.append(
             event(
-                "consent.decided",
+                "authorization_request.refused",
                 now,
                 client_id=client.client_id,
                 user_id=user.user_id,
                 request_id=loaded.stored.request_id,
-                decision="approved" if decision == "approve" else "denied",
-                consent_sha256=interaction.consent_digest,
-                scopes=list(req.scopes),
-                resources=list(req.resources),
-                approved_items=list(approved),
-                declined_items=[i for i in range(len(items)) if i not in approved],
+                error=exc.error,
+                reason=exc.detail,
             )
         )
-        if decision == "deny":
-            params = {"error": "access_denied", "error_description": "The request was denied."}
-        else:
-            approved_details = tuple(items[i] for i in approved)
-            code = await issue_code(ctx, tx, loaded.stored, user.user_id, approved_details, now)
-            params = {"code": code}
-    return authorization_response(
-        req.redirect_uri, {**params, "state": req.state, "iss": ctx.settings.issuer}
+        return exc
+    if not await tx.consume_request(loaded.stored.request_id, client.client_id, now):
+        return InvalidRequestUri("The request was already used.")
+    await tx.append(
+        event(
+            "consent.decided",
+            now,
+            client_id=client.client_id,
+            user_id=user.user_id,
+            request_id=loaded.stored.request_id,
+            decision="approved" if decision == "approve" else "denied",
+            consent_sha256=interaction.consent_digest,
+            scopes=list(req.scopes),
+            resources=list(req.resources),
+            approved_items=list(approved),
+            declined_items=[i for i in range(len(items)) if i not in approved],
+        )
     )
+    if decision == "deny":
+        return {"error": "access_denied", "error_description": "The request was denied."}
+    approved_details = tuple(items[i] for i in approved)
+    return {"code": await issue_code(ctx, tx, loaded.stored, user.user_id, approved_details, now)}
 
 
 async def _load(ctx: Context, request: Request) -> _Loaded:

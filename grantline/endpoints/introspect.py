@@ -15,7 +15,7 @@ from starlette.responses import Response
 from grantline.context import Context
 from grantline.endpoints._common import authenticate, context_of
 from grantline.endpoints._tokens import find_token
-from grantline.errors import InvalidRequest
+from grantline.errors import InvalidClient, InvalidRequest
 from grantline.models import Client
 from grantline.web.forms import read_form
 from grantline.web.responses import json_response
@@ -30,6 +30,9 @@ async def introspect(request: Request) -> Response:
     ctx = context_of(request)
     params = await read_form(request, ctx.settings.max_body_bytes)
     caller = await authenticate(ctx, request, params)
+    if caller.auth_method == "none":
+        # RFC 7662 2.1 wants the caller authorized; a client_id alone proves nothing.
+        raise InvalidClient("Introspection needs client authentication, not a public client_id.")
     value = params.get("token")
     if value is None:
         raise InvalidRequest("token is required.")
@@ -48,7 +51,9 @@ async def _describe(ctx: Context, caller: Client, value: str, hint: str | None) 
         token = await find_token(ctx, tx, value, hint)
         if token is None:
             return _INACTIVE
-        if token.client_id != caller.client_id and not caller.can_introspect:
+        own = token.client_id == caller.client_id
+        # A resource server learns about access tokens; refresh tokens are only the client's.
+        if not own and not (caller.can_introspect and token.kind == "access_token"):
             return _INACTIVE
         grant = await tx.get_grant(token.grant_id)
     if (

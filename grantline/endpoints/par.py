@@ -11,7 +11,11 @@ from grantline.audit import event
 from grantline.client_auth import AUTH_PARAMS
 from grantline.context import Context
 from grantline.endpoints._common import authenticate, context_of, validate_request
-from grantline.endpoints._proofs import dpop_proof, unpack_request_object
+from grantline.endpoints._proofs import (
+    check_dpop_nonce_first,
+    dpop_proof,
+    unpack_request_object,
+)
 from grantline.errors import InvalidDpopProof, InvalidRequest, OAuthError
 from grantline.models import AuthorizationRequest, Client, StoredRequest
 from grantline.protocol.par import REQUEST_URI_PREFIX, pushed_request_lifetime
@@ -26,6 +30,7 @@ async def pushed_authorization_request(request: Request) -> Response:
     """POST /par: authenticate, validate like /authorize, store, answer 201 (RFC 9126 2.2)."""
     ctx = context_of(request)
     params = await read_form(request, ctx.settings.max_body_bytes)
+    check_dpop_nonce_first(ctx, request)
     client = await authenticate(ctx, request, params)
     pushed, auth_request = await _prepare(ctx, request, client, params)
     request_uri, stored = _new_pushed_request(ctx, client, auth_request, pushed)

@@ -8,7 +8,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from grantline.endpoints._common import authenticate, context_of
-from grantline.endpoints._proofs import dpop_nonce_header, dpop_proof
+from grantline.endpoints._proofs import check_dpop_nonce_first, dpop_nonce_header, dpop_proof
 from grantline.errors import InvalidDpopProof, InvalidRequest, UnsupportedGrantType
 from grantline.grants import GrantHandler, TokenRequest
 from grantline.web.forms import read_form
@@ -21,6 +21,7 @@ async def token(request: Request) -> Response:
     """POST /token."""
     ctx = context_of(request)
     params = await read_form(request, ctx.settings.max_body_bytes)
+    check_dpop_nonce_first(ctx, request)
     client = await authenticate(ctx, request, params)
     handler = _grant_handler(request.app.state.grants, params)
     proof = await dpop_proof(ctx, request, "/token")

@@ -8,6 +8,7 @@ reason when anything is wrong.
 from __future__ import annotations
 
 import json
+import math
 import warnings
 from collections.abc import Mapping, Sequence
 from typing import Any
@@ -86,6 +87,11 @@ def verify_compact(
         raise JoseFailure("the payload is not JSON") from None
     if not isinstance(claims, dict):
         raise JoseFailure("the payload is not a JSON object")
+    try:
+        # Lone surrogates (JSON "\ud800") survive parsing but cannot be stored or re-encoded.
+        json.dumps(claims, ensure_ascii=False).encode("utf-8")
+    except (UnicodeEncodeError, ValueError):
+        raise JoseFailure("the payload contains text that is not valid Unicode") from None
     return header, claims
 
 
@@ -107,4 +113,6 @@ def number(claims: Mapping[str, Any], name: str) -> int | None:
         return None
     if isinstance(value, bool) or not isinstance(value, (int, float)):
         raise JoseFailure(f"{name} is not a number")
+    if not math.isfinite(value) or abs(value) > 2**53:
+        raise JoseFailure(f"{name} is out of range")
     return int(value)

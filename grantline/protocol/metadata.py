@@ -30,7 +30,7 @@ def server_metadata(settings: Settings) -> dict[str, Any]:
         "grant_types_supported": ["authorization_code", "refresh_token"],
         "token_endpoint_auth_methods_supported": auth_methods,
         "introspection_endpoint": settings.endpoint("/introspect"),
-        "introspection_endpoint_auth_methods_supported": auth_methods,
+        "introspection_endpoint_auth_methods_supported": [m for m in auth_methods if m != "none"],
         "revocation_endpoint": settings.endpoint("/revoke"),
         "revocation_endpoint_auth_methods_supported": auth_methods,
         "authorization_details_types_supported": sorted(settings.authorization_details_types),
@@ -40,5 +40,6 @@ def server_metadata(settings: Settings) -> dict[str, Any]:
         "require_signed_request_object": False,
         "code_challenge_methods_supported": list(SUPPORTED_METHODS),
         "authorization_response_iss_parameter_supported": True,
-        "request_parameter_supported": False,
+        # RFC 9101 request objects are accepted at the PAR endpoint (RFC 9126 section 3).
+        "request_parameter_supported": True,
     }

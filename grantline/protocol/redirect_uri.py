@@ -21,9 +21,31 @@ def resolve_redirect_uri(requested: str | None, registered: Sequence[str]) -> st
         if len(registered) == 1:
             return registered[0]
         raise PageOnlyInvalidRequest("redirect_uri is required for this client.")
-    if requested not in registered:
-        raise PageOnlyInvalidRequest("redirect_uri is not registered for this client.")
-    return requested
+    if requested in registered or any(_loopback_match(requested, r) for r in registered):
+        return requested
+    raise PageOnlyInvalidRequest("redirect_uri is not registered for this client.")
+
+
+def _loopback_match(requested: str, registered: str) -> bool:
+    """RFC 8252 7.3 (and RFC 9700 2.1): for loopback IP redirect URIs "the authorization
+    server MUST allow any port to be specified", since native apps get a free port at run time.
+    Everything else still matches exactly; ``localhost`` is not a loopback IP here."""
+    want, have = urlsplit(requested), urlsplit(registered)
+    if have.scheme != "http" or have.hostname not in ("127.0.0.1", "::1"):
+        return False
+    try:
+        want.port  # noqa: B018 - raises on a malformed port
+    except ValueError:
+        return False
+    return (
+        want.scheme == "http"
+        and want.hostname == have.hostname
+        and want.path == have.path
+        and want.query == have.query
+        and not want.fragment
+        and want.username is None
+        and want.password is None
+    )
 
 
 def validate_registered_redirect_uri(uri: str) -> str:

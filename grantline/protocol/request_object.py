@@ -77,6 +77,8 @@ def _as_param(name: str, value: Any) -> str:
             raise InvalidRequestObject(f"{name} contains a control character.")
         return value
     if name in REPEATABLE and isinstance(value, list) and all(isinstance(v, str) for v in value):
+        if any(VALUE_SEPARATOR in v for v in value):
+            raise InvalidRequestObject(f"{name} contains a control character.")
         return VALUE_SEPARATOR.join(value)
     if name == "authorization_details":
         return json.dumps(value)

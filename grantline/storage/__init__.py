@@ -98,6 +98,10 @@ class InteractionStore(Protocol):
 
     async def set_interaction_user(self, interaction_id: str, user_id: str) -> None: ...
 
+    async def record_failed_login(self, interaction_id: str, limit: int, now: int) -> int:
+        """Counts a failed login; at ``limit`` failures the interaction is closed. Returns the
+        new count."""
+
     async def set_consent_shown(self, interaction_id: str, consent_digest: str) -> None: ...
 
     async def complete_interaction(self, interaction_id: str, now: int) -> bool:

@@ -303,14 +303,14 @@ class SQLiteTransaction:
 
     _INTERACTION_COLS = (
         "interaction_id, request_id, client_id, browser_digest, created_at, expires_at, "
-        "user_id, consent_digest, completed_at"
+        "user_id, consent_digest, completed_at, failed_logins"
     )
 
     async def add_interaction(self, interaction: Interaction) -> None:
         i = interaction
         self._run(
             f"INSERT INTO interactions ({self._INTERACTION_COLS}) "
-            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             (
                 i.interaction_id,
                 i.request_id,
@@ -321,6 +321,7 @@ class SQLiteTransaction:
                 i.user_id,
                 i.consent_digest,
                 i.completed_at,
+                i.failed_logins,
             ),
         )
 
@@ -330,6 +331,18 @@ class SQLiteTransaction:
             (interaction_id,),
         )
         return None if row is None else Interaction(*row)
+
+    async def record_failed_login(self, interaction_id: str, limit: int, now: int) -> int:
+        self._run(
+            "UPDATE interactions SET failed_logins = failed_logins + 1, "
+            "completed_at = CASE WHEN failed_logins + 1 >= ? THEN ? ELSE completed_at END "
+            "WHERE interaction_id = ?",
+            (limit, now, interaction_id),
+        )
+        row = self._one(
+            "SELECT failed_logins FROM interactions WHERE interaction_id = ?", (interaction_id,)
+        )
+        return 0 if row is None else int(row[0])
 
     async def set_interaction_user(self, interaction_id: str, user_id: str) -> None:
         self._run(

@@ -24,6 +24,7 @@ Purpose = Literal[
     "refresh_token",
     "client_secret",
     "csrf",
+    "username",
 ]
 
 

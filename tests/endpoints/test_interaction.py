@@ -259,7 +259,37 @@ async def test_policy_change_before_the_decision_leaves_nothing_consumed(
     assert "no longer matches" in response.text
     trail = await events(store)
     assert "consent.decided" not in trail and "code.issued" not in trail
+    assert trail[-1] == "authorization_request.refused"
     async with store.reader() as tx:
         shown = [e for e in await tx.tail(50) if e.type == "consent.shown"][0]
         stored = await tx.get_request(str(shown.request_id))
     assert stored is not None and stored.consumed_at is None
+
+
+async def test_a_sign_in_page_closes_after_five_wrong_passwords(
+    agent: Agent, store: SQLiteStore
+) -> None:
+    interaction = await started(agent)
+    for attempt in range(1, 5):
+        response = await agent.login(interaction, password=f"guess-{attempt}")
+        assert response.status_code == 400
+    page = await agent.http.get(interaction)
+    token = csrf_of(page.text)
+    last = await agent.http.post(
+        f"{interaction}/login",
+        data={"csrf_token": token, "username": USERNAME, "password": "guess-5"},
+    )
+    assert last.status_code == 403
+    assert "Too many failed sign-in attempts" in last.text
+    # Even the right password no longer opens this page.
+    late = await agent.http.post(
+        f"{interaction}/login",
+        data={"csrf_token": token, "username": USERNAME, "password": PASSWORD},
+    )
+    assert late.status_code == 400
+    assert "grantline_session" not in late.headers.get("set-cookie", "")
+    async with store.reader() as tx:
+        failed = [e for e in await tx.tail(20) if e.type == "user.login_failed"]
+    assert [e.data["failures"] for e in failed] == [1, 2, 3, 4, 5]
+    # The typed username is kept only as a digest.
+    assert all("username" not in e.data and e.data["username_digest"] for e in failed)

@@ -248,3 +248,22 @@ async def test_tokens_of_a_revoked_grant_are_inactive(agent: Agent) -> None:
     assert replay.json()["error"] == "invalid_grant"
     assert await described(agent.http, tokens["access_token"]) == INACTIVE
     assert await described(agent.http, tokens["refresh_token"]) == INACTIVE
+
+
+async def test_a_resource_server_does_not_see_another_clients_refresh_tokens(
+    agent: Agent, resource_server: tuple[str, str]
+) -> None:
+    tokens = await issue(agent)
+    assert await described(agent.http, tokens["refresh_token"], auth=resource_server) == INACTIVE
+    assert (await described(agent.http, tokens["refresh_token"]))["active"] is True
+
+
+async def test_a_public_client_cannot_introspect(agent: Agent, store: SQLiteStore) -> None:
+    await add_client(store, client_id="public", auth_method="none", secret=None)
+    tokens = await issue(agent)
+    response = await agent.http.post(
+        "/introspect", data={"token": tokens["access_token"], "client_id": "public"}
+    )
+    assert response.status_code == 401
+    assert response.json()["error"] == "invalid_client"
+    assert response.headers["www-authenticate"].startswith("Basic")

@@ -5,7 +5,7 @@ private_key_jwt (RFC 7523), signed request objects (RFC 9101) pushed with PAR (R
 It is built only on joserfc, httpx and the standard library and never imports ``grantline``
 (a test checks this), so what it sends is what the RFCs say rather than what the server's own
 code would produce. Every request gets a fresh client assertion, request object and DPoP proof;
-a ``use_dpop_nonce`` answer is retried once, rebuilt from scratch, with the ``DPoP-Nonce`` given.
+a ``use_dpop_nonce`` answer is retried once, rebuilt anew, with the ``DPoP-Nonce`` it gave.
 """
 
 from __future__ import annotations
@@ -222,25 +222,29 @@ class IndependentClient:
         dpop: bool = True,
     ) -> httpx.Response:
         """POST ``form`` to the metadata's ``endpoint`` with private_key_jwt and, if the client
-        has a DPoP key, a proof. Given ``assertion`` or ``proof`` are sent as they are (and
-        never retried); otherwise fresh ones are made, and a ``use_dpop_nonce`` answer is
-        retried once with everything rebuilt, since each piece is single use."""
+        has a DPoP key, a proof. A given ``assertion`` or ``proof`` is sent as it is, and never
+        retried; otherwise a ``use_dpop_nonce`` answer is retried once with everything built
+        anew (form, assertion, proof), since each of them is single use."""
         url = str(self.metadata[endpoint])
-        retry = assertion is None and proof is None
-        for attempt in range(2):
-            data = dict(form() if callable(form) else form)
-            data["client_assertion_type"] = JWT_BEARER
-            data["client_assertion"] = assertion or self.client_assertion()
-            headers = {}
-            if dpop and (proof is not None or self.dpop_key is not None):
-                headers["DPoP"] = proof or self.dpop_proof("POST", url)
-            response = self.http.post(url, data=data, headers=headers)
-            self.nonce = response.headers.get("dpop-nonce", self.nonce)
-            challenged = error_of(response) == "use_dpop_nonce" and "dpop-nonce" in response.headers
-            if not (retry and challenged and attempt == 0):
-                return response
+        response = self._send(url, form, assertion, proof, dpop)
+        challenged = error_of(response) == "use_dpop_nonce" and "dpop-nonce" in response.headers
+        if challenged and assertion is None and proof is None:
             self.nonce_retries += 1
-        raise AssertionError("unreachable")
+            response = self._send(url, form, None, None, dpop)
+        return response
+
+    def _send(
+        self, url: str, form: Form, assertion: str | None, proof: str | None, dpop: bool
+    ) -> httpx.Response:
+        data = dict(form() if callable(form) else form)
+        data["client_assertion_type"] = JWT_BEARER
+        data["client_assertion"] = assertion or self.client_assertion()
+        headers = {}
+        if dpop and (proof is not None or self.dpop_key is not None):
+            headers["DPoP"] = proof or self.dpop_proof("POST", url)
+        response = self.http.post(url, data=data, headers=headers)
+        self.nonce = response.headers.get("dpop-nonce", self.nonce)
+        return response
 
     def authorization_params(
         self,
@@ -266,16 +270,12 @@ class IndependentClient:
             params["authorization_details"] = authorization_details
         return params
 
-    def push(
-        self, params: Mapping[str, Any], *, signed: bool = True, **kwargs: Any
-    ) -> httpx.Response:
-        """RFC 9126 2.1: push ``params``, inside a fresh signed request object unless ``signed``
-        is false (then JSON values are sent as JSON text); ``kwargs`` go to ``post``."""
+    def push(self, params: Mapping[str, Any], **kwargs: Any) -> httpx.Response:
+        """RFC 9126 2.1 with RFC 9101: push ``params`` inside a request object, signed anew for
+        every attempt; ``kwargs`` go to ``post``."""
 
         def form() -> dict[str, str]:
-            if signed:
-                return {"client_id": self.client_id, "request": self.request_object(params)}
-            return {k: v if isinstance(v, str) else json.dumps(v) for k, v in params.items()}
+            return {"client_id": self.client_id, "request": self.request_object(params)}
 
         return self.post("pushed_authorization_request_endpoint", form, **kwargs)
 

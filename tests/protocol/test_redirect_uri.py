@@ -69,3 +69,33 @@ def test_registration_accepts(uri: str) -> None:
 def test_registration_refuses(uri: str, message: str) -> None:
     with pytest.raises(ValueError, match=message):
         validate_registered_redirect_uri(uri)
+
+
+def test_loopback_ip_redirect_uris_may_use_any_port() -> None:
+    registered = ("http://127.0.0.1/cb", "http://[::1]:8080/native")
+    assert resolve_redirect_uri("http://127.0.0.1:53127/cb", registered) == (
+        "http://127.0.0.1:53127/cb"
+    )
+    assert resolve_redirect_uri("http://[::1]:1/native", registered) == "http://[::1]:1/native"
+
+
+@pytest.mark.parametrize(
+    "requested",
+    [
+        pytest.param("http://127.0.0.1:9/other", id="other-path"),
+        pytest.param("http://127.0.0.1:9/cb?x=1", id="added-query"),
+        pytest.param("https://127.0.0.1:9/cb", id="other-scheme"),
+        pytest.param("http://127.0.0.2:9/cb", id="other-address"),
+        pytest.param("http://user@127.0.0.1:9/cb", id="userinfo"),
+        pytest.param("http://127.0.0.1:notaport/cb", id="bad-port"),
+        pytest.param("http://localhost:9/cb", id="localhost-name"),
+    ],
+)
+def test_only_the_port_of_a_loopback_redirect_uri_may_vary(requested: str) -> None:
+    with pytest.raises(PageOnlyInvalidRequest):
+        resolve_redirect_uri(requested, ("http://127.0.0.1/cb",))
+
+
+def test_localhost_registrations_match_exactly() -> None:
+    with pytest.raises(PageOnlyInvalidRequest):
+        resolve_redirect_uri("http://localhost:9/cb", ("http://localhost/cb",))
