@@ -16,23 +16,28 @@ from collections.abc import Mapping
 from typing import Any
 
 import httpx
-from joserfc import jws
+from joserfc import jws, jwt
 from joserfc.errors import SecurityWarning
-from joserfc.jwk import ECKey, OKPKey, RSAKey
+from joserfc.jwk import ECKey, KeySet, OKPKey, RSAKey
 
+from grantline.models import AuditEvent
 from grantline.protocol.client_assertion import JWT_BEARER
+from grantline.storage.sql import SQLiteStore
 from tests.helpers import ISSUER, Agent, FrozenClock, query_of
 
 __all__ = [
     "JWT_BEARER",
     "AnyKey",
     "JwtAgent",
+    "access_token_claims",
     "alg_for",
     "approve",
+    "assertion_form",
     "b64url",
     "client_assertion",
     "dpop_proof",
     "ec_key",
+    "events",
     "ed_key",
     "hs256_token",
     "jwks_of",
@@ -214,8 +219,8 @@ def dpop_proof(
     key: AnyKey,
     now: int,
     *,
-    htm: str = "POST",
-    htu: str = TOKEN_URL,
+    htm: Any = "POST",
+    htu: Any = TOKEN_URL,
     alg: str | None = None,
     typ: str | None = "dpop+jwt",
     jwk: Mapping[str, Any] | None = None,
@@ -228,6 +233,18 @@ def dpop_proof(
 
 
 # -- driving the flow -----------------------------------------------------------------------
+
+
+async def events(store: SQLiteStore, type_: str, limit: int = 50) -> list[AuditEvent]:
+    """The recent audit events of one type, oldest first."""
+    async with store.reader() as tx:
+        return [e for e in await tx.tail(limit) if e.type == type_]
+
+
+async def access_token_claims(http: httpx.AsyncClient, token: str) -> dict[str, Any]:
+    """The claims of a JWT access token, verified with the keys the server publishes."""
+    keys = KeySet.import_key_set((await http.get("/jwks")).json())
+    return dict(jwt.decode(token, keys).claims)
 
 
 async def approve(agent: Agent, request_uri: str) -> str:

@@ -71,9 +71,10 @@ async def dpop_proof(ctx: Context, request: Request, path: str) -> Proof | None:
     if ctx.settings.dpop_nonce_required and not nonce_valid(secret, proof.nonce, now):
         raise UseDpopNonce(headers=dpop_nonce_header(ctx))
     async with ctx.store.transaction() as tx:
-        # A proof older than the window is refused on iat alone, so remembering it for the
-        # window (plus the future leeway) is enough.
-        if not await tx.remember_once(f"dpop:{proof.jkt}:{proof.jti}", now + window + 60, now):
+        # The proof is acceptable while now <= iat + window; remembering it one second past
+        # that covers every moment it could be replayed.
+        expires_at = proof.iat + window + 1
+        if not await tx.remember_once(f"dpop:{proof.jkt}:{proof.jti}", expires_at, now):
             raise InvalidDpopProof("The DPoP proof was already used.")
     return proof
 

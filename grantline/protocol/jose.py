@@ -11,11 +11,13 @@ import json
 import math
 import warnings
 from collections.abc import Mapping, Sequence
+from functools import lru_cache
 from typing import Any
 
 from joserfc import jws
 from joserfc.errors import JoseError, SecurityWarning
 from joserfc.jwk import ECKey, KeySet, OKPKey, RSAKey, import_key
+from joserfc.jws import JWSRegistry
 
 __all__ = [
     "CLIENT_SIGNING_ALGS",
@@ -33,6 +35,19 @@ MAX_TOKEN_LENGTH = 16 * 1024
 AnyKey = ECKey | OKPKey | RSAKey
 
 
+class _ClientTokens(JWSRegistry):
+    """joserfc's limits, but room for a DPoP header carrying an RSA ``jwk`` (RSA-4096: about
+    1 KiB of header, 683 bytes of signature)."""
+
+    max_header_length = 4096
+    max_signature_length = 2048
+
+
+@lru_cache(maxsize=16)
+def _registry(alg: str | None) -> JWSRegistry:
+    return _ClientTokens(algorithms=None if alg is None else [alg])
+
+
 class JoseFailure(ValueError):
     """A token that cannot be trusted; the message says why, for the error description."""
 
@@ -42,7 +57,7 @@ def read_header(token: str) -> dict[str, Any]:
     if len(token) > MAX_TOKEN_LENGTH or token.count(".") != 2:
         raise JoseFailure("not a compact JWS")
     try:
-        header = jws.extract_compact(token.encode("ascii")).headers()
+        header = jws.extract_compact(token.encode("ascii"), registry=_registry(None)).headers()
     except (JoseError, ValueError, UnicodeError):
         raise JoseFailure("not a compact JWS") from None
     if not isinstance(header, dict):
@@ -78,7 +93,9 @@ def verify_compact(
         with warnings.catch_warnings():
             # RFC 9864 deprecates the name "EdDSA"; clients may still use it.
             warnings.simplefilter("ignore", SecurityWarning)
-            verified = jws.deserialize_compact(token.encode("ascii"), key, algorithms=[str(alg)])
+            verified = jws.deserialize_compact(
+                token.encode("ascii"), key, registry=_registry(str(alg))
+            )
     except (JoseError, ValueError, TypeError):
         raise JoseFailure("the signature does not verify") from None
     try:

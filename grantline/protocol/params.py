@@ -10,7 +10,14 @@ from urllib.parse import unquote_plus
 
 from grantline.errors import InvalidRequest
 
-__all__ = ["MAX_PARAMETERS", "REPEATABLE", "VALUE_SEPARATOR", "parse_params", "split_values"]
+__all__ = [
+    "MAX_PARAMETERS",
+    "REPEATABLE",
+    "VALUE_SEPARATOR",
+    "is_clean_value",
+    "parse_params",
+    "split_values",
+]
 
 #: More distinct parameters than any OAuth request needs; bounds the work an attacker can cause.
 MAX_PARAMETERS = 64
@@ -73,6 +80,13 @@ def _decode(component: str) -> str:
         decoded = unquote_plus(component, errors="strict")
     except UnicodeDecodeError:
         raise InvalidRequest("A parameter is not valid UTF-8.") from None
-    if any((ord(ch) < 0x20 and ch not in _ALLOWED_WHITESPACE) or ord(ch) == 0x7F for ch in decoded):
+    if not is_clean_value(decoded):
         raise InvalidRequest("A parameter contains a control character.")
     return decoded
+
+
+def is_clean_value(value: str) -> bool:
+    """No control characters but the whitespace JSON may contain."""
+    return not any(
+        (ord(ch) < 0x20 and ch not in _ALLOWED_WHITESPACE) or ord(ch) == 0x7F for ch in value
+    )

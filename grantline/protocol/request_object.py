@@ -8,7 +8,7 @@ from typing import Any
 
 from grantline.errors import InvalidRequestObject
 from grantline.protocol.jose import JoseFailure, number
-from grantline.protocol.params import REPEATABLE, VALUE_SEPARATOR
+from grantline.protocol.params import REPEATABLE, VALUE_SEPARATOR, is_clean_value
 
 __all__ = ["REQUEST_OBJECT_TYP", "request_object_params"]
 
@@ -72,12 +72,14 @@ def request_object_params(
 
 
 def _as_param(name: str, value: Any) -> str:
+    # The same characters are refused here as in form parameters (and the separator of
+    # repeated values is among them), so a request object is never a way around those rules.
     if isinstance(value, str):
-        if VALUE_SEPARATOR in value:
+        if not is_clean_value(value):
             raise InvalidRequestObject(f"{name} contains a control character.")
         return value
     if name in REPEATABLE and isinstance(value, list) and all(isinstance(v, str) for v in value):
-        if any(VALUE_SEPARATOR in v for v in value):
+        if not all(is_clean_value(v) for v in value):
             raise InvalidRequestObject(f"{name} contains a control character.")
         return VALUE_SEPARATOR.join(value)
     if name == "authorization_details":

@@ -19,6 +19,7 @@ from tests.conftest import SECRET_KEY, add_client
 from tests.helpers import CLIENT_SECRET, ISSUER, REDIRECT_URI, Agent, FrozenClock, new_verifier
 from tests.jose_helpers import (
     AnyKey,
+    JwtAgent,
     access_token_claims,
     approve,
     b64url,
@@ -27,7 +28,9 @@ from tests.jose_helpers import (
     ed_key,
     events,
     hs256_token,
+    jwks_of,
     public_jwk,
+    request_object,
     rsa_key,
     sign,
     thumbprint,
@@ -420,13 +423,6 @@ async def test_a_replay_is_refused_until_the_proof_is_stale(
     assert "iat" in assert_error(stale, "invalid_dpop_proof")
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="bug: grantline/endpoints/_proofs.py dpop_proof remembers a jti until "
-    "now + window + 60, but a proof with iat = now + 60 passes the iat check until "
-    "now + 60 + window inclusive, and remember_once treats expires_at == now as expired: "
-    "the proof can be replayed at exactly that second",
-)
 async def test_a_future_dated_proof_cannot_be_replayed_at_the_end_of_its_window(
     agent: Agent, clock: FrozenClock
 ) -> None:
@@ -437,12 +433,6 @@ async def test_a_future_dated_proof_cannot_be_replayed_at_the_end_of_its_window(
     assert_error(again, "invalid_dpop_proof")
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="bug: grantline/protocol/jose.py read_header uses joserfc's default 512-byte JWS "
-    "header limit; the jwk of an RSA-2048 key exceeds it, so PS256/RS256 DPoP proofs (both "
-    "advertised in dpop_signing_alg_values_supported) are always refused",
-)
 @pytest.mark.parametrize("alg", ["PS256", "RS256"])
 async def test_rsa_proofs_are_accepted(agent: Agent, clock: FrozenClock, alg: str) -> None:
     code, verifier = await agent.code_for()
@@ -451,28 +441,19 @@ async def test_rsa_proofs_are_accepted(agent: Agent, clock: FrozenClock, alg: st
     assert response.status_code == 200, response.text
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="bug: grantline/protocol/dpop.py normalize_htu lets urlsplit's ValueError for a bad "
-    "port escape check_proof: a proof with htu http://127.0.0.1:notaport/token is a 500",
-)
 async def test_an_htu_with_a_bad_port_is_an_invalid_proof(agent: Agent, clock: FrozenClock) -> None:
     code, verifier = await agent.code_for()
     proof = proof_header(ec_key(), clock, "http://127.0.0.1:notaport/token")
     assert_error(await exchange(agent, code, verifier, proof), "invalid_dpop_proof")
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="bug: grantline/protocol/jose.py number() lets OverflowError escape for iat=1e400 "
-    "(valid JSON, parses to inf); any client can make /token answer 500 with its own key",
-)
 async def test_an_overflowing_iat_is_an_invalid_proof(agent: Agent, clock: FrozenClock) -> None:
     code, verifier = await agent.code_for()
     key = ec_key()
     payload = f'{{"htm": "POST", "htu": "{TOKEN_URL}", "jti": "big", "iat": 1e400}}'.encode()
     proof = sign(key, payload, header={"typ": "dpop+jwt", "jwk": public_jwk(key), "kid": None})
-    assert_error(await exchange(agent, code, verifier, {"DPoP": proof}), "invalid_dpop_proof")
+    response = await exchange(agent, code, verifier, {"DPoP": proof})
+    assert "iat is out of range" in assert_error(response, "invalid_dpop_proof")
 
 
 # -- server nonces --------------------------------------------------------------------------
@@ -542,3 +523,58 @@ async def test_bearer_clients_need_no_nonce(nonce_agent: Agent) -> None:
     response = await exchange(nonce_agent, code, verifier)
     assert response.status_code == 200
     assert response.json()["token_type"] == "Bearer"
+
+
+async def test_the_nonce_retry_may_reuse_the_client_assertion(
+    nonce_http: httpx.AsyncClient, store: SQLiteStore, clock: FrozenClock, user: User
+) -> None:
+    # RFC 9449 8: the client retries with the nonce. The first attempt must not have spent
+    # the single-use client assertion, or the retry would fail on replay.
+    signing_key, key = ec_key("k1"), ec_key()
+    await add_client(
+        store,
+        client_id="signer",
+        auth_method="private_key_jwt",
+        secret=None,
+        jwks=jwks_of(signing_key),
+    )
+    agent = JwtAgent(nonce_http, signing_key, clock, "signer")
+    code, verifier = await agent.code_for()
+    data = {
+        "grant_type": "authorization_code",
+        "code": code,
+        "code_verifier": verifier,
+        "redirect_uri": REDIRECT_URI,
+        **agent.credentials(),
+    }
+    first = await nonce_http.post("/token", data=data, headers=proof_header(key, clock))
+    assert_error(first, "use_dpop_nonce")
+    nonce = first.headers["dpop-nonce"]
+    retry = await nonce_http.post(
+        "/token", data=data, headers=proof_header(key, clock, nonce=nonce)
+    )
+    assert retry.status_code == 200, retry.text
+    # Spent now: a third use of the same assertion is a replay.
+    again = await nonce_http.post(
+        "/token", data=data, headers=proof_header(key, clock, nonce=nonce)
+    )
+    assert again.status_code == 401
+    assert again.json()["error"] == "invalid_client"
+
+
+async def test_the_nonce_retry_may_reuse_the_request_object(
+    nonce_http: httpx.AsyncClient, store: SQLiteStore, clock: FrozenClock
+) -> None:
+    signing_key, key = ec_key("jar-1"), ec_key()
+    await add_client(store, client_id="jar", jwks=jwks_of(signing_key))
+    agent = Agent(nonce_http, "jar")
+    token = request_object(signing_key, "jar", agent.params(new_verifier()), clock.now)
+    first = await agent.push_raw({"request": token}, headers=proof_header(key, clock, PAR_URL))
+    assert_error(first, "use_dpop_nonce")
+    nonce = first.headers["dpop-nonce"]
+    retry = await agent.push_raw(
+        {"request": token}, headers=proof_header(key, clock, PAR_URL, nonce=nonce)
+    )
+    assert retry.status_code == 201, retry.text
+    accepted = (await events(store, "pushed_request.accepted"))[-1]
+    assert accepted.data["dpop_jkt"] == jkt(key)

@@ -287,6 +287,8 @@ async def test_discovery_lists_only_private_key_jwt(fapi_http: httpx.AsyncClient
 async def test_discovery_without_the_profile(http: httpx.AsyncClient) -> None:
     doc = (await http.get("/.well-known/oauth-authorization-server")).json()
     assert doc["token_endpoint_auth_methods_supported"] == list(AUTH_METHODS)
+    # Request objects are accepted (at the PAR endpoint).
+    assert doc["request_parameter_supported"] is True
     assert "private_key_jwt" in doc["introspection_endpoint_auth_methods_supported"]
     assert doc["request_object_signing_alg_values_supported"] == [
         "ES256",

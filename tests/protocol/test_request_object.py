@@ -139,12 +139,6 @@ def test_refusals_are_invalid_request_object(
     assert caught.value.status_code == 400
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="bug: grantline/protocol/request_object.py _as_param refuses the U+001F separator "
-    "inside a string claim but not inside the items of a resource array, so one item is "
-    "joined in and later split into two resources",
-)
 def test_the_separator_is_refused_inside_array_items_too() -> None:
     smuggled = "https://api.example/files" + VALUE_SEPARATOR + "https://api.example/payments"
     with pytest.raises(InvalidRequestObject, match="control character"):
