@@ -26,6 +26,7 @@ __all__ = [
     "mint_tokens",
     "narrow",
     "narrow_or_error",
+    "refuse_replay",
     "token_event",
 ]
 
@@ -189,3 +190,15 @@ def token_event(
         dpop_jkt=issued.dpop_jkt,
         expires_in=issued.body["expires_in"],
     )
+
+
+async def refuse_replay(
+    tx: Transaction, type_: str, client_id: str, grant_id: str, now: int, message: str
+) -> OAuthError:
+    """A single-use credential came back: revoke everything its grant produced, record it,
+    and refuse. The server cannot tell the legitimate holder from the thief, so both lose."""
+    revoked = await tx.revoke_grant(grant_id, now)
+    await tx.append(
+        event(type_, now, client_id=client_id, grant_id=grant_id, grant_revoked=revoked)
+    )
+    return InvalidGrant(message)

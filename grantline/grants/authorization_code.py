@@ -16,6 +16,7 @@ from grantline.grants._tokens import (
     key_binding_refusal,
     mint_tokens,
     narrow_or_error,
+    refuse_replay,
     token_event,
 )
 from grantline.models import AuthorizationCode, Grant, StoredRequest
@@ -137,17 +138,14 @@ async def _redeem(
     if not await tx.consume_code(digest, client.client_id, now):
         # RFC 6749 4.1.2: "If an authorization code is used more than once, the authorization
         # server MUST deny the request and SHOULD revoke ... all tokens previously issued".
-        revoked = await tx.revoke_grant(record.grant_id, now)
-        await tx.append(
-            event(
-                "code.replayed",
-                now,
-                client_id=client.client_id,
-                grant_id=record.grant_id,
-                grant_revoked=revoked,
-            )
+        return await refuse_replay(
+            tx,
+            "code.replayed",
+            client.client_id,
+            record.grant_id,
+            now,
+            "The authorization code was already used.",
         )
-        return InvalidGrant("The authorization code was already used.")
     refusal = _refusal_after_consuming(record, params, now)
     if refusal is None and (grant is None or shape is None):
         refusal = InvalidGrant("The grant was revoked.")

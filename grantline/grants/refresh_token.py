@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from typing import Any
 
-from grantline.audit import event
 from grantline.context import Context
 from grantline.errors import InvalidGrant, InvalidRequest, OAuthError
 from grantline.grants import TokenRequest
@@ -13,6 +12,7 @@ from grantline.grants._tokens import (
     key_binding_refusal,
     mint_tokens,
     narrow_or_error,
+    refuse_replay,
     token_event,
 )
 from grantline.storage import Transaction
@@ -59,17 +59,14 @@ async def _refresh(
     if not await tx.consume_token(digest, client.client_id, now):
         # A rotated token came back: either the client or an attacker holds a stale copy, and
         # the server cannot tell which, so the whole family goes (RFC 9700 4.14.2).
-        revoked = await tx.revoke_grant(token.grant_id, now)
-        await tx.append(
-            event(
-                "refresh_token.reused",
-                now,
-                client_id=client.client_id,
-                grant_id=token.grant_id,
-                grant_revoked=revoked,
-            )
+        return await refuse_replay(
+            tx,
+            "refresh_token.reused",
+            client.client_id,
+            token.grant_id,
+            now,
+            "The refresh token was already used.",
         )
-        return InvalidGrant("The refresh token was already used.")
     assert grant is not None
     issued = await mint_tokens(ctx, tx, client, grant, shape, request.dpop_jkt, now)
     await tx.append(token_event("token.refreshed", client, grant, shape, issued, now))
