@@ -13,6 +13,12 @@ PURE = [
     "grantline.protocol.authorization_request",
     "grantline.protocol.par",
     "grantline.protocol.metadata",
+    "grantline.protocol.rar",
+    "grantline.protocol.resource",
+    "grantline.protocol.jose",
+    "grantline.protocol.dpop",
+    "grantline.protocol.client_assertion",
+    "grantline.protocol.request_object",
     "grantline.policy.par",
     "grantline.consent",
 ]
