@@ -2,43 +2,26 @@
 
 from __future__ import annotations
 
-import asyncio
 import json
 from pathlib import Path
 
 import pytest
-from click.testing import CliRunner, Result
+from click.testing import Result
 
 from grantline.audit import event
-from grantline.cli import main
-from grantline.instance import Instance
 from grantline.models import AuditEvent
-from grantline.storage.schema import open_store
+from grantline.storage.sql import SQLiteTransaction
+from tests.cli.support import assert_clean_failure, cli, with_store
 
 T0 = 1_700_000_000  # 2023-11-14T22:13:20Z
 
 
-@pytest.fixture(autouse=True)
-def _clean_environment(monkeypatch: pytest.MonkeyPatch) -> None:
-    for name in ("GRANTLINE_DATA_DIR", "GRANTLINE_DATABASE_URL", "GRANTLINE_SECRET_KEY"):
-        monkeypatch.delenv(name, raising=False)
-
-
-def cli(*args: str | Path, input: str | None = None) -> Result:
-    return CliRunner().invoke(main, [str(a) for a in args], input=input)
-
-
 def append(data_dir: Path, *events: AuditEvent) -> None:
-    async def run() -> None:
-        store = open_store(Instance(data_dir).settings().database_url)
-        try:
-            async with store.transaction() as tx:
-                for ev in events:
-                    await tx.append(ev)
-        finally:
-            await store.close()
+    async def run(tx: SQLiteTransaction) -> None:
+        for ev in events:
+            await tx.append(ev)
 
-    asyncio.run(run())
+    with_store(data_dir, run)
 
 
 def json_lines(result: Result) -> list[dict[str, object]]:
@@ -47,13 +30,10 @@ def json_lines(result: Result) -> list[dict[str, object]]:
 
 
 @pytest.fixture
-def data_dir(tmp_path: Path) -> Path:
+def data_dir(data_dir: Path) -> Path:
     """An instance whose trail holds ``signing_key.created`` (seq 1) and 29 more events."""
-    path = tmp_path / "instance"
-    result = cli("init", "--data-dir", path)
-    assert result.exit_code == 0, result.output
-    append(path, *(event("user.login_failed", T0 + i, attempt=i) for i in range(2, 31)))
-    return path
+    append(data_dir, *(event("user.login_failed", T0 + i, attempt=i) for i in range(2, 31)))
+    return data_dir
 
 
 def test_tail_prints_the_newest_twenty_oldest_first(data_dir: Path) -> None:
@@ -169,6 +149,4 @@ def test_tail_follows_cli_changes(data_dir: Path) -> None:
 
 def test_tail_of_a_missing_instance_fails_cleanly(tmp_path: Path) -> None:
     result = cli("audit", "tail", "--data-dir", tmp_path / "missing")
-    assert result.exit_code == 1, result.output
-    assert result.exception is None or isinstance(result.exception, SystemExit)
-    assert "grantline init" in result.output
+    assert_clean_failure(result, "grantline init")

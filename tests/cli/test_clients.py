@@ -2,86 +2,28 @@
 
 from __future__ import annotations
 
-import asyncio
 import json
-import re
-from collections.abc import Awaitable, Callable
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
 import pytest
-from click.testing import CliRunner, Result
 
-from grantline.cli import main
-from grantline.instance import Instance
-from grantline.models import AuditEvent, AuthMethod, Client
-from grantline.storage.schema import open_store
+from grantline.models import AuthMethod, Client
 from grantline.storage.sql import SQLiteTransaction
-from grantline.tokens.digest import Digester
-
-T = TypeVar("T")
+from tests.cli.support import (
+    assert_clean_failure,
+    cli,
+    database_bytes,
+    digester,
+    events,
+    get_client,
+    list_clients,
+    printed,
+    with_store,
+)
 
 SEEDED_SECRET = "seeded-client-secret-0123456789-abcdefghij"
 REDIRECT_URI = "https://agent.example/callback"
-
-
-@pytest.fixture(autouse=True)
-def _clean_environment(monkeypatch: pytest.MonkeyPatch) -> None:
-    for name in ("GRANTLINE_DATA_DIR", "GRANTLINE_DATABASE_URL", "GRANTLINE_SECRET_KEY"):
-        monkeypatch.delenv(name, raising=False)
-
-
-def cli(*args: str | Path, input: str | None = None) -> Result:
-    return CliRunner().invoke(main, [str(a) for a in args], input=input)
-
-
-def assert_clean_failure(result: Result, *fragments: str, exit_code: int = 1) -> None:
-    assert result.exit_code == exit_code, result.output
-    assert result.exception is None or isinstance(result.exception, SystemExit), repr(
-        result.exception
-    )
-    for fragment in fragments:
-        assert fragment in result.output, result.output
-
-
-def with_store(data_dir: Path, work: Callable[[SQLiteTransaction], Awaitable[T]]) -> T:
-    async def run() -> T:
-        store = open_store(Instance(data_dir).settings().database_url)
-        try:
-            async with store.transaction() as tx:
-                return await work(tx)
-        finally:
-            await store.close()
-
-    return asyncio.run(run())
-
-
-def get_client(data_dir: Path, client_id: str) -> Client | None:
-    return with_store(data_dir, lambda tx: tx.get_client(client_id))
-
-
-def list_clients(data_dir: Path) -> list[Client]:
-    return with_store(data_dir, lambda tx: tx.list_clients())
-
-
-def events(data_dir: Path, type_: str | None = None) -> list[AuditEvent]:
-    found = with_store(data_dir, lambda tx: tx.tail(1000))
-    return [e for e in found if type_ is None or e.type == type_]
-
-
-def digester(data_dir: Path) -> Digester:
-    return Digester(Instance(data_dir).secret_key())
-
-
-def database_bytes(data_dir: Path) -> bytes:
-    """The database file and any WAL beside it: everything the store has written."""
-    return b"".join(p.read_bytes() for p in sorted(data_dir.glob("grantline.db*")))
-
-
-def printed(output: str, label: str) -> str:
-    match = re.search(rf"^{label}:\s+(\S+)$", output, re.MULTILINE)
-    assert match, f"no {label} in {output!r}"
-    return match.group(1)
 
 
 def seed_client(
@@ -110,14 +52,6 @@ def seed_client(
 
     with_store(data_dir, add)
     return client
-
-
-@pytest.fixture
-def data_dir(tmp_path: Path) -> Path:
-    path = tmp_path / "instance"
-    result = cli("init", "--data-dir", path)
-    assert result.exit_code == 0, result.output
-    return path
 
 
 # -- add -----------------------------------------------------------------------------------

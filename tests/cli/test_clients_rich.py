@@ -2,71 +2,18 @@
 
 from __future__ import annotations
 
-import asyncio
 import json
-from collections.abc import Awaitable, Callable
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
 import pytest
-from click.testing import CliRunner, Result
+from click.testing import Result
 
-from grantline.cli import main
-from grantline.instance import Instance
-from grantline.models import AuditEvent, Client
-from grantline.storage.schema import open_store
-from grantline.storage.sql import SQLiteTransaction
-
-T = TypeVar("T")
+from tests.cli.support import assert_usage_error, cli, events, get_client
 
 REDIRECT_URI = "https://agent.example/callback"
 PAYMENTS_API = "https://api.example/payments"
 FILES_API = "https://api.example/files"
-
-
-@pytest.fixture(autouse=True)
-def _clean_environment(monkeypatch: pytest.MonkeyPatch) -> None:
-    for name in ("GRANTLINE_DATA_DIR", "GRANTLINE_DATABASE_URL", "GRANTLINE_SECRET_KEY"):
-        monkeypatch.delenv(name, raising=False)
-
-
-def cli(*args: str | Path) -> Result:
-    return CliRunner().invoke(main, [str(a) for a in args])
-
-
-def with_store(data_dir: Path, work: Callable[[SQLiteTransaction], Awaitable[T]]) -> T:
-    async def run() -> T:
-        store = open_store(Instance(data_dir).settings().database_url)
-        try:
-            async with store.transaction() as tx:
-                return await work(tx)
-        finally:
-            await store.close()
-
-    return asyncio.run(run())
-
-
-def get_client(data_dir: Path, client_id: str) -> Client | None:
-    return with_store(data_dir, lambda tx: tx.get_client(client_id))
-
-
-def events(data_dir: Path, type_: str) -> list[AuditEvent]:
-    return [e for e in with_store(data_dir, lambda tx: tx.tail(1000)) if e.type == type_]
-
-
-def assert_usage_error(result: Result, *fragments: str) -> None:
-    assert result.exit_code == 2, result.output
-    assert isinstance(result.exception, SystemExit), repr(result.exception)
-    for fragment in fragments:
-        assert fragment in result.output, result.output
-
-
-@pytest.fixture
-def data_dir(tmp_path: Path) -> Path:
-    path = tmp_path / "instance"
-    result = cli("init", "--data-dir", path)
-    assert result.exit_code == 0, result.output
-    return path
 
 
 def add(data_dir: Path, *options: str) -> Result:

@@ -2,78 +2,42 @@
 
 from __future__ import annotations
 
-import asyncio
 import json
 import os
 import re
 import sqlite3
 import stat
 import tomllib
-from collections.abc import Awaitable, Callable
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
 import pytest
 import uvicorn
 from alembic import command
 from alembic.config import Config
-from click.testing import CliRunner, Result
+from click.testing import CliRunner
 
 import grantline.storage.schema as schema
 from grantline.cli import main
 from grantline.instance import Instance
 from grantline.passwords import verify_password
-from grantline.storage.schema import check_schema, open_store
-from grantline.storage.sql import SQLiteTransaction
+from grantline.storage.schema import check_schema
 from grantline.tokens.digest import Digester
-
-T = TypeVar("T")
-
-_ENV = (
-    "GRANTLINE_DATA_DIR",
-    "GRANTLINE_DATABASE_URL",
-    "GRANTLINE_SECRET_KEY",
-    "GRANTLINE_ISSUER",
-    "GRANTLINE_SERVE_URL",
+from tests.cli.support import (
+    assert_clean_failure,
+    cli,
+    get_client,
+    get_user,
+    list_clients,
+    list_users,
+    printed,
+    stored_keys,
+    with_store,
 )
 
 
-@pytest.fixture(autouse=True)
-def _clean_environment(monkeypatch: pytest.MonkeyPatch) -> None:
-    """The instance comes from --data-dir alone, never from the caller's environment."""
-    for name in _ENV:
-        monkeypatch.delenv(name, raising=False)
-
-
-def cli(*args: str | Path, input: str | None = None) -> Result:
-    return CliRunner().invoke(main, [str(a) for a in args], input=input)
-
-
-def assert_clean_failure(result: Result, *fragments: str) -> None:
-    """Non-zero exit with a message, not an uncaught exception and its traceback."""
-    assert result.exit_code != 0, result.output
-    assert result.exception is None or isinstance(result.exception, SystemExit), repr(
-        result.exception
-    )
-    assert "Traceback" not in result.output
-    for fragment in fragments:
-        assert fragment in result.output, result.output
-
-
-def with_store(data_dir: Path, work: Callable[[SQLiteTransaction], Awaitable[T]]) -> T:
-    async def run() -> T:
-        store = open_store(Instance(data_dir).settings().database_url)
-        try:
-            async with store.transaction() as tx:
-                return await work(tx)
-        finally:
-            await store.close()
-
-    return asyncio.run(run())
-
-
 def signing_key_count(data_dir: Path) -> int:
-    return len(with_store(data_dir, lambda tx: tx.list_signing_keys()))
+    return len(stored_keys(data_dir))
 
 
 def event_types(data_dir: Path) -> list[str]:
@@ -83,12 +47,6 @@ def event_types(data_dir: Path) -> list[str]:
 def snapshot(path: Path) -> tuple[bytes, int, int]:
     st = path.stat()
     return path.read_bytes(), st.st_mtime_ns, stat.S_IMODE(st.st_mode)
-
-
-def printed(output: str, label: str) -> str:
-    match = re.search(rf"^\s*{label}:\s+(\S+)\s*$", output, re.MULTILINE)
-    assert match, f"no {label} in {output!r}"
-    return match.group(1)
 
 
 def downgrade_to_base(data_dir: Path) -> None:
@@ -104,14 +62,6 @@ def replace_database_with_empty_file(data_dir: Path) -> None:
         path.unlink()
     sqlite3.connect(db).close()
     assert db.exists()
-
-
-@pytest.fixture
-def data_dir(tmp_path: Path) -> Path:
-    path = tmp_path / "instance"
-    result = cli("init", "--data-dir", path)
-    assert result.exit_code == 0, result.output
-    return path
 
 
 # -- init ----------------------------------------------------------------------------------
@@ -146,8 +96,8 @@ def test_init_creates_config_secret_key_database_and_signing_key(tmp_path: Path)
     assert event_types(data_dir) == ["signing_key.created"]
 
     assert not (data_dir / "dev-credentials.json").exists()
-    assert with_store(data_dir, lambda tx: tx.list_clients()) == []
-    assert with_store(data_dir, lambda tx: tx.list_users()) == []
+    assert list_clients(data_dir) == []
+    assert list_users(data_dir) == []
 
 
 def test_init_creates_missing_parent_directories(tmp_path: Path) -> None:
@@ -161,7 +111,7 @@ def test_init_twice_changes_nothing(data_dir: Path) -> None:
     files = [data_dir / "grantline.toml", data_dir / "secret.key", data_dir / "grantline.db"]
     before = {path: snapshot(path) for path in files}
     events_before = event_types(data_dir)
-    kid_before = with_store(data_dir, lambda tx: tx.list_signing_keys())[0].kid
+    kid_before = stored_keys(data_dir)[0].kid
 
     result = cli("init", "--data-dir", data_dir)
 
@@ -170,7 +120,7 @@ def test_init_twice_changes_nothing(data_dir: Path) -> None:
     assert "created" not in result.output
     assert {path: snapshot(path) for path in files} == before
     assert signing_key_count(data_dir) == 1
-    assert with_store(data_dir, lambda tx: tx.list_signing_keys())[0].kid == kid_before
+    assert stored_keys(data_dir)[0].kid == kid_before
     assert event_types(data_dir) == events_before
 
 
@@ -186,8 +136,10 @@ def test_init_with_an_issuer_writes_it_to_the_config(tmp_path: Path) -> None:
 def test_init_with_an_invalid_issuer_fails_cleanly(tmp_path: Path) -> None:
     data_dir = tmp_path / "var"
     result = cli("init", "--data-dir", data_dir, "--issuer", "http://as.example.com")
-    assert_clean_failure(result, "issuer")
-    assert_clean_failure(cli("users", "list", "--data-dir", data_dir))
+    assert_clean_failure(result, "issuer", exit_code=None, no_traceback=True)
+    assert_clean_failure(
+        cli("users", "list", "--data-dir", data_dir), exit_code=None, no_traceback=True
+    )
 
 
 def test_init_dev_creates_a_working_client_and_user(tmp_path: Path) -> None:
@@ -199,14 +151,14 @@ def test_init_dev_creates_a_working_client_and_user(tmp_path: Path) -> None:
     assert "DEVELOPMENT" in out
     assert "locally only" in out
     assert "created development client dev-agent and user dev-user" in out
-    assert printed(out, "client_id") == "dev-agent"
-    assert printed(out, "username") == "dev-user"
-    assert printed(out, "redirect_uri") == "http://127.0.0.1:8000/dev/callback"
-    secret = printed(out, "client_secret")
-    password = printed(out, "password")
+    assert printed(out, "client_id", padded=True) == "dev-agent"
+    assert printed(out, "username", padded=True) == "dev-user"
+    assert printed(out, "redirect_uri", padded=True) == "http://127.0.0.1:8000/dev/callback"
+    secret = printed(out, "client_secret", padded=True)
+    password = printed(out, "password", padded=True)
 
     settings = Instance(data_dir).settings()
-    client = with_store(data_dir, lambda tx: tx.get_client("dev-agent"))
+    client = get_client(data_dir, "dev-agent")
     assert client is not None
     assert client.auth_method == "client_secret_basic"
     assert client.redirect_uris == ("http://127.0.0.1:8000/dev/callback",)
@@ -216,7 +168,7 @@ def test_init_dev_creates_a_working_client_and_user(tmp_path: Path) -> None:
     assert digester.matches("client_secret", secret, client.secret_digest)
     assert not digester.matches("client_secret", secret + "x", client.secret_digest)
 
-    user = with_store(data_dir, lambda tx: tx.get_user_by_username("dev-user"))
+    user = get_user(data_dir, "dev-user")
     assert user is not None
     assert verify_password(user.password_hash, password)
     assert not verify_password(user.password_hash, password + "x")
@@ -251,13 +203,15 @@ def test_init_dev_twice_keeps_and_reprints_the_same_credentials(tmp_path: Path) 
 
     assert second.exit_code == 0, second.output
     assert "nothing changed" in second.output
-    assert printed(second.output, "client_secret") == printed(first.output, "client_secret")
-    assert printed(second.output, "password") == printed(first.output, "password")
+    assert printed(second.output, "client_secret", padded=True) == printed(
+        first.output, "client_secret", padded=True
+    )
+    assert printed(second.output, "password", padded=True) == printed(
+        first.output, "password", padded=True
+    )
     assert snapshot(data_dir / "dev-credentials.json") == creds_before
-    assert [c.client_id for c in with_store(data_dir, lambda tx: tx.list_clients())] == [
-        "dev-agent"
-    ]
-    assert [u.username for u in with_store(data_dir, lambda tx: tx.list_users())] == ["dev-user"]
+    assert [c.client_id for c in list_clients(data_dir)] == ["dev-agent"]
+    assert [u.username for u in list_users(data_dir)] == ["dev-user"]
     assert signing_key_count(data_dir) == 1
 
 
@@ -271,9 +225,9 @@ def test_init_dev_after_the_dev_client_was_removed_prints_a_working_password(
     result = cli("init", "--dev", "--data-dir", data_dir)
 
     assert result.exit_code == 0, result.output
-    user = with_store(data_dir, lambda tx: tx.get_user_by_username("dev-user"))
+    user = get_user(data_dir, "dev-user")
     assert user is not None
-    assert verify_password(user.password_hash, printed(result.output, "password"))
+    assert verify_password(user.password_hash, printed(result.output, "password", padded=True))
 
 
 def test_init_without_dev_on_a_dev_instance_prints_no_credentials(tmp_path: Path) -> None:
@@ -319,13 +273,15 @@ def test_commands_on_a_missing_instance_fail_with_a_clear_message(
 ) -> None:
     data_dir = tmp_path / "nothing-here"
     result = cli(*args, "--data-dir", data_dir, input="long-enough-password\n")
-    assert_clean_failure(result, "no Grantline instance", "grantline init")
+    assert_clean_failure(
+        result, "no Grantline instance", "grantline init", exit_code=None, no_traceback=True
+    )
     assert not data_dir.exists()
 
 
 def test_db_upgrade_on_a_missing_instance_fails_with_a_clear_message(tmp_path: Path) -> None:
     result = cli("db", "upgrade", "--data-dir", tmp_path / "nothing-here")
-    assert_clean_failure(result, "grantline init")
+    assert_clean_failure(result, "grantline init", exit_code=None, no_traceback=True)
 
 
 @pytest.mark.usefixtures("no_server")
@@ -335,7 +291,7 @@ def test_commands_on_an_empty_database_ask_for_an_upgrade(
 ) -> None:
     replace_database_with_empty_file(data_dir)
     result = cli(*args, "--data-dir", data_dir, input="long-enough-password\n")
-    assert_clean_failure(result, "grantline init", "db upgrade")
+    assert_clean_failure(result, "grantline init", "db upgrade", exit_code=None, no_traceback=True)
     assert "schema revision none" in result.output
 
 
@@ -344,7 +300,9 @@ def test_a_downgraded_database_is_refused_until_db_upgrade(data_dir: Path) -> No
     downgrade_to_base(data_dir)
     for args in (("users", "list"), ("clients", "list"), ("serve",)):
         result = cli(*args, "--data-dir", data_dir)
-        assert_clean_failure(result, "grantline init", "db upgrade")
+        assert_clean_failure(
+            result, "grantline init", "db upgrade", exit_code=None, no_traceback=True
+        )
 
     upgraded = cli("db", "upgrade", "--data-dir", data_dir)
     assert upgraded.exit_code == 0, upgraded.output
@@ -383,7 +341,7 @@ def test_db_upgrade_names_the_database_file(data_dir: Path) -> None:
 def test_a_missing_secret_key_fails_with_a_clear_message(data_dir: Path) -> None:
     (data_dir / "secret.key").unlink()
     result = cli("users", "list", "--data-dir", data_dir)
-    assert_clean_failure(result, "secret.key")
+    assert_clean_failure(result, "secret.key", exit_code=None, no_traceback=True)
 
 
 def test_the_data_dir_can_come_from_the_environment(
@@ -402,7 +360,7 @@ def test_the_data_dir_can_come_from_the_environment(
 @pytest.mark.usefixtures("no_server")
 def test_serve_on_a_missing_instance_exits_non_zero_without_starting(tmp_path: Path) -> None:
     result = cli("serve", "--data-dir", tmp_path / "missing", "--port", "8123")
-    assert_clean_failure(result, "grantline init")
+    assert_clean_failure(result, "grantline init", exit_code=None, no_traceback=True)
     assert "serving" not in result.output
 
 

@@ -2,60 +2,22 @@
 
 from __future__ import annotations
 
-import asyncio
 import re
 import time
-from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import TypeVar
 
 import pytest
-from click.testing import CliRunner, Result
 
-from grantline.cli import main
 from grantline.instance import Instance
-from grantline.models import AuditEvent, SigningKey
-from grantline.storage.schema import open_store
 from grantline.storage.sql import SQLiteTransaction
 from grantline.tokens.keys import create_signing_key
-
-T = TypeVar("T")
+from tests.cli.support import cli, events, stored_keys, with_store
 
 LINE = re.compile(
     r"^(?P<kid>[A-Za-z0-9_-]{43})\t(?P<alg>ES256|Ed25519|RS256)\t"
     r"created (?P<created>\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ)\t(?P<status>.+)$"
 )
-
-
-@pytest.fixture(autouse=True)
-def _clean_environment(monkeypatch: pytest.MonkeyPatch) -> None:
-    for name in ("GRANTLINE_DATA_DIR", "GRANTLINE_DATABASE_URL", "GRANTLINE_SECRET_KEY"):
-        monkeypatch.delenv(name, raising=False)
-
-
-def cli(*args: str | Path) -> Result:
-    return CliRunner().invoke(main, [str(a) for a in args])
-
-
-def with_store(data_dir: Path, work: Callable[[SQLiteTransaction], Awaitable[T]]) -> T:
-    async def run() -> T:
-        store = open_store(Instance(data_dir).settings().database_url)
-        try:
-            async with store.transaction() as tx:
-                return await work(tx)
-        finally:
-            await store.close()
-
-    return asyncio.run(run())
-
-
-def stored_keys(data_dir: Path) -> list[SigningKey]:
-    return with_store(data_dir, lambda tx: tx.list_signing_keys())
-
-
-def events(data_dir: Path, type_: str) -> list[AuditEvent]:
-    return [e for e in with_store(data_dir, lambda tx: tx.tail(1000)) if e.type == type_]
 
 
 def listed(data_dir: Path, *extra: str) -> list[dict[str, str]]:
@@ -71,14 +33,6 @@ def listed(data_dir: Path, *extra: str) -> list[dict[str, str]]:
 
 def iso(ts: int) -> str:
     return datetime.fromtimestamp(ts, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-
-
-@pytest.fixture
-def data_dir(tmp_path: Path) -> Path:
-    path = tmp_path / "instance"
-    result = cli("init", "--data-dir", path)
-    assert result.exit_code == 0, result.output
-    return path
 
 
 def test_list_shows_the_initial_key_as_active(data_dir: Path) -> None:

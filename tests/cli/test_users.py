@@ -2,80 +2,30 @@
 
 from __future__ import annotations
 
-import asyncio
-from collections.abc import Awaitable, Callable
 from pathlib import Path
-from typing import TypeVar
 
 import pytest
-from click.testing import CliRunner, Result
+from click.testing import Result
 
-from grantline.cli import main
-from grantline.instance import Instance
-from grantline.models import AuditEvent, Session, User
+from grantline.models import Session
 from grantline.passwords import verify_password
-from grantline.storage.schema import open_store
 from grantline.storage.sql import SQLiteTransaction
-
-T = TypeVar("T")
+from tests.cli.support import (
+    assert_clean_failure,
+    cli,
+    database_bytes,
+    events,
+    get_user,
+    list_users,
+    with_store,
+)
 
 PASSWORD = "correct horse battery"
-
-
-@pytest.fixture(autouse=True)
-def _clean_environment(monkeypatch: pytest.MonkeyPatch) -> None:
-    for name in ("GRANTLINE_DATA_DIR", "GRANTLINE_DATABASE_URL", "GRANTLINE_SECRET_KEY"):
-        monkeypatch.delenv(name, raising=False)
-
-
-def cli(*args: str | Path, input: str | None = None) -> Result:
-    return CliRunner().invoke(main, [str(a) for a in args], input=input)
-
-
-def assert_clean_failure(result: Result, *fragments: str) -> None:
-    assert result.exit_code == 1, result.output
-    assert result.exception is None or isinstance(result.exception, SystemExit), repr(
-        result.exception
-    )
-    for fragment in fragments:
-        assert fragment in result.output, result.output
-
-
-def with_store(data_dir: Path, work: Callable[[SQLiteTransaction], Awaitable[T]]) -> T:
-    async def run() -> T:
-        store = open_store(Instance(data_dir).settings().database_url)
-        try:
-            async with store.transaction() as tx:
-                return await work(tx)
-        finally:
-            await store.close()
-
-    return asyncio.run(run())
-
-
-def get_user(data_dir: Path, username: str) -> User | None:
-    return with_store(data_dir, lambda tx: tx.get_user_by_username(username))
-
-
-def list_users(data_dir: Path) -> list[User]:
-    return with_store(data_dir, lambda tx: tx.list_users())
-
-
-def events(data_dir: Path, type_: str) -> list[AuditEvent]:
-    return [e for e in with_store(data_dir, lambda tx: tx.tail(1000)) if e.type == type_]
 
 
 def add_user(data_dir: Path, username: str, password: str = PASSWORD) -> Result:
     args = ("users", "add", username, "--password-stdin", "--data-dir", data_dir)
     return cli(*args, input=password + "\n")
-
-
-@pytest.fixture
-def data_dir(tmp_path: Path) -> Path:
-    path = tmp_path / "instance"
-    result = cli("init", "--data-dir", path)
-    assert result.exit_code == 0, result.output
-    return path
 
 
 # -- add -----------------------------------------------------------------------------------
@@ -95,7 +45,7 @@ def test_add_stores_an_argon2id_hash_that_verifies(data_dir: Path) -> None:
     assert not verify_password(user.password_hash, PASSWORD + "!")
     assert not verify_password(user.password_hash, PASSWORD + "\n")
 
-    stored = b"".join(p.read_bytes() for p in data_dir.glob("grantline.db*"))
+    stored = database_bytes(data_dir)
     assert user.password_hash.encode() in stored
     assert PASSWORD.encode() not in stored
 

@@ -6,7 +6,9 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 import pytest
+from playwright.sync_api import Browser
 
+from tests.integration.browser_support import launch_chromium
 from tests.integration.support import GrantlineServer, ServerFactory
 
 
@@ -38,3 +40,11 @@ def grantline_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Grant
         yield factory()
     finally:
         _stop_all(factory)
+
+
+@pytest.fixture(scope="module")
+def chromium() -> Iterator[Browser]:
+    """Headless Chromium for the browser tests; module-scoped so that it is checked for before
+    the server starts (name it before ``grantline_server``)."""
+    with launch_chromium() as browser:
+        yield browser

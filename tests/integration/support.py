@@ -18,7 +18,7 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from html.parser import HTMLParser
 from pathlib import Path
@@ -227,6 +227,16 @@ def init_instance(data_dir: Path, issuer: str, *, require_par: bool = True) -> D
     )
 
 
+def edit_config(data_dir: Path, edits: Mapping[str, str]) -> None:
+    """Replace text in the grantline.toml that init wrote; each old text must be there once."""
+    config = data_dir / "grantline.toml"
+    text = config.read_text()
+    for old, new in edits.items():
+        assert text.count(old) == 1, f"{old!r} is not once in the config init wrote:\n{text}"
+        text = text.replace(old, new)
+    config.write_text(text)
+
+
 def _wait_until_ready(process: subprocess.Popen[bytes], base_url: str, deadline: float) -> None:
     """Poll the metadata endpoint until it names our issuer, or the process dies, or time's up."""
     with httpx.Client(timeout=1.0) as probe:
@@ -250,10 +260,12 @@ def start_server(
     parent: Path,
     *,
     require_par: bool = True,
+    edits: Mapping[str, str] | None = None,
     startup_timeout: float = STARTUP_TIMEOUT,
     attempts: int = 3,
 ) -> GrantlineServer:
-    """Init a fresh dev instance under ``parent`` and serve it on a free port.
+    """Init a fresh dev instance under ``parent``, apply ``edits`` (see ``edit_config``) to its
+    grantline.toml, and serve it on a free port.
 
     The port is chosen before the server binds it, so another process can take it in between;
     the issuer (and the dev client's redirect_uri) contain the port, so a retry starts over with
@@ -265,6 +277,8 @@ def start_server(
         base_url = f"http://127.0.0.1:{port}"
         data_dir = parent / f"instance-{port}-{attempt}"
         credentials = init_instance(data_dir, base_url, require_par=require_par)
+        if edits:
+            edit_config(data_dir, edits)
         log_path = data_dir / "serve.log"
         # The child writes to its own copy of the descriptor; ours is closed at once.
         with log_path.open("wb") as log_file:
@@ -306,8 +320,10 @@ class ServerFactory:
         self.parent = parent
         self.servers: list[GrantlineServer] = []
 
-    def __call__(self, *, require_par: bool = True) -> GrantlineServer:
-        server = start_server(self.parent, require_par=require_par)
+    def __call__(
+        self, *, require_par: bool = True, edits: Mapping[str, str] | None = None
+    ) -> GrantlineServer:
+        server = start_server(self.parent, require_par=require_par, edits=edits)
         self.servers.append(server)
         return server
 
@@ -457,14 +473,15 @@ def sign_in_and_approve(
     return approve_at(person, server, authorize_url(server, client_id, request_uri))
 
 
-def approve_at(person: httpx.Client, server: GrantlineServer, url: str) -> str:
-    """Open the authorization URL in a new browser, sign in as the dev user and approve;
-    returns the redirect (callback) URL."""
+def open_interaction(person: httpx.Client, url: str) -> str:
+    """Open the authorization URL; returns the interaction URL it redirects to."""
     opened = person.get(url)
     assert opened.status_code == 303, opened.text
-    interaction = opened.headers["location"]
-    login_form = only_form(person.get(interaction).text)
-    assert login_form.action == f"{interaction}/login", "expected the login page (new browser)"
+    return str(opened.headers["location"])
+
+
+def sign_in(person: httpx.Client, server: GrantlineServer, login_form: Form) -> None:
+    """Submit the login form as the dev user; asserts the redirect that follows."""
     creds = server.credentials
     logged_in = person.post(
         login_form.action,
@@ -475,6 +492,15 @@ def approve_at(person: httpx.Client, server: GrantlineServer, url: str) -> str:
         },
     )
     assert logged_in.status_code == 303, logged_in.text
+
+
+def approve_at(person: httpx.Client, server: GrantlineServer, url: str) -> str:
+    """Open the authorization URL in a new browser, sign in as the dev user and approve;
+    returns the redirect (callback) URL."""
+    interaction = open_interaction(person, url)
+    login_form = only_form(person.get(interaction).text)
+    assert login_form.action == f"{interaction}/login", "expected the login page (new browser)"
+    sign_in(person, server, login_form)
     consent = person.get(interaction)
     assert consent.status_code == 200, consent.text
     consent_form = only_form(consent.text)

@@ -8,16 +8,13 @@ which case it fails.
 
 from __future__ import annotations
 
-import os
 import re
-import shutil
-from collections.abc import Iterator
 from pathlib import Path
-from urllib.parse import urlencode
 
 import pytest
-from playwright.sync_api import Browser, expect, sync_playwright
+from playwright.sync_api import Browser, expect
 
+from tests.integration.browser_support import new_page, open_authorization, sign_in
 from tests.integration.support import (
     GrantlineServer,
     agent_client,
@@ -27,45 +24,6 @@ from tests.integration.support import (
 )
 
 pytestmark = [pytest.mark.integration, pytest.mark.browser]
-
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
-#: Milliseconds, for every Playwright wait.
-BROWSER_TIMEOUT_MS = 15_000
-
-
-def chromium_path() -> str:
-    path = shutil.which("chromium")
-    if path is None:
-        message = "chromium is not installed (apt-get install chromium)"
-        if os.environ.get("GRANTLINE_REQUIRE_BROWSER"):
-            pytest.fail(f"{message}, and GRANTLINE_REQUIRE_BROWSER is set", pytrace=False)
-        pytest.skip(message)
-    return path
-
-
-@pytest.fixture(scope="module")
-def chromium() -> Iterator[Browser]:
-    """Headless Chromium; module-scoped so that it is checked for before the server starts."""
-    executable = chromium_path()
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(
-            executable_path=executable,
-            headless=True,
-            args=CHROMIUM_ARGS,
-            timeout=BROWSER_TIMEOUT_MS,
-        )
-        try:
-            yield browser
-        finally:
-            browser.close()
 
 
 def test_person_approves_in_chromium(
@@ -77,23 +35,12 @@ def test_person_approves_in_chromium(
     with agent_client() as agent:
         pushed = push_dev(agent, server, scope="inbox.read invoices.pay")
 
-        context = chromium.new_context()
-        context.set_default_timeout(BROWSER_TIMEOUT_MS)
-        context.set_default_navigation_timeout(BROWSER_TIMEOUT_MS)
-        try:
-            page = context.new_page()
-            query = urlencode({"client_id": creds.client_id, "request_uri": pushed.request_uri})
-            page.goto(server.url(f"/authorize?{query}"))
-
+        with new_page(chromium) as page:
             # Login page.
-            expect(page).to_have_url(re.compile(re.escape(server.url("/interaction/")) + ".+"))
-            expect(page.locator("h1")).to_have_text("Sign in")
-            page.fill("input[name=username]", creds.username)
-            page.fill("input[name=password]", creds.password)
-            page.get_by_role("button", name="Sign in").click()
+            open_authorization(page, server, creds.client_id, pushed.request_uri)
+            sign_in(page, server)
 
             # Consent page.
-            expect(page.locator("h1")).to_have_text("Approve access?")
             expect(page.locator("#client-name")).to_be_visible()
             expect(page.locator("#client-name")).to_have_text("Example agent (development only)")
             scope_texts = page.locator(".scope-text")
@@ -113,8 +60,6 @@ def test_person_approves_in_chromium(
             expect(page.locator("#state")).to_have_text(pushed.state)
             expect(page.locator("#iss")).to_have_text(server.issuer)
             code = page.locator("#code").inner_text()
-        finally:
-            context.close()
 
         response = exchange_code(
             agent,

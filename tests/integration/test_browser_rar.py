@@ -11,15 +11,13 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlencode
 
 import pytest
-from playwright.sync_api import Browser, Dialog, Page, expect, sync_playwright
+from playwright.sync_api import Browser, Dialog, Page, expect
 
+from tests.integration.browser_support import new_page, open_authorization, sign_in
 from tests.integration.rar_support import (
     ACCESS_TOKEN_TYP,
     FILE_ITEM,
@@ -35,7 +33,6 @@ from tests.integration.support import (
     exchange_code,
     query_of,
 )
-from tests.integration.test_browser import BROWSER_TIMEOUT_MS, CHROMIUM_ARGS, chromium_path
 
 pytestmark = [pytest.mark.integration, pytest.mark.browser]
 
@@ -44,55 +41,6 @@ DEV_CLIENT_NAME = "Example agent (development only)"
 SCRIPT_PAYLOAD = "<script>window.__pwned=3</script>"
 IMG_PAYLOAD = "<img src=x onerror=window.__pwned=4>"
 XSS_CLIENT_NAME = '<img src=x onerror="window.__pwned=1"><script>window.__pwned=2</script>'
-
-
-@pytest.fixture(scope="module")
-def chromium() -> Iterator[Browser]:
-    """Headless Chromium, launched as in test_browser.py; module-scoped so that it is checked
-    for before the server starts."""
-    executable = chromium_path()
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(
-            executable_path=executable,
-            headless=True,
-            args=CHROMIUM_ARGS,
-            timeout=BROWSER_TIMEOUT_MS,
-        )
-        try:
-            yield browser
-        finally:
-            browser.close()
-
-
-@contextmanager
-def new_page(chromium: Browser, *, bypass_csp: bool = False) -> Iterator[Page]:
-    """A page in a fresh context (its own cookies), with every wait bounded."""
-    context = chromium.new_context(bypass_csp=bypass_csp)
-    context.set_default_timeout(BROWSER_TIMEOUT_MS)
-    context.set_default_navigation_timeout(BROWSER_TIMEOUT_MS)
-    try:
-        yield context.new_page()
-    finally:
-        context.close()
-
-
-def open_authorization(
-    page: Page, server: GrantlineServer, client_id: str, request_uri: str
-) -> None:
-    """Go to /authorize with only client_id and request_uri; lands on the login page."""
-    query = urlencode({"client_id": client_id, "request_uri": request_uri})
-    page.goto(server.url(f"/authorize?{query}"))
-    expect(page).to_have_url(re.compile(re.escape(server.url("/interaction/")) + ".+"))
-    expect(page.locator("h1")).to_have_text("Sign in")
-
-
-def sign_in(page: Page, server: GrantlineServer) -> None:
-    """Sign in as the dev user from the login page; lands on the consent page."""
-    creds = server.credentials
-    page.fill("input[name=username]", creds.username)
-    page.fill("input[name=password]", creds.password)
-    page.get_by_role("button", name="Sign in").click()
-    expect(page.locator("h1")).to_have_text("Approve access?")
 
 
 def wait_for_callback(page: Page, server: GrantlineServer) -> dict[str, str]:

@@ -33,18 +33,17 @@ from tests.integration.independent_client import (
     discover,
     jwks_of,
 )
+from tests.integration.rar_support import PAYMENT_ITEM
 from tests.integration.support import (
-    STARTUP_TIMEOUT,
     GrantlineServer,
     ServerFactory,
     agent_client,
     browser,
     clean_environment,
-    free_port,
-    grantline_command,
-    init_instance,
     only_form,
+    open_interaction,
     query_of,
+    sign_in,
 )
 
 pytestmark = pytest.mark.integration
@@ -54,16 +53,6 @@ FAPI2_EDITS = {
     '# profile = "fapi2"': 'profile = "fapi2"',
     "dpop_nonce_required = false": "dpop_nonce_required = true",
 }
-#: RFC 9396 section 2's example item (the instance's payment_initiation type accepts it).
-PAYMENT_ITEM: dict[str, Any] = {
-    "type": "payment_initiation",
-    "actions": ["initiate", "status", "cancel"],
-    "locations": ["https://example.com/payments"],
-    "instructedAmount": {"currency": "EUR", "amount": "123.50"},
-    "creditorName": "Merchant A",
-    "creditorAccount": {"iban": "DE02100100109307118603"},
-    "remittanceInformationUnstructured": "Ref Number Merchant",
-}
 #: Grantline refetches a jwks_uri for an unknown kid at most this often (client_keys.py).
 JWKS_REFETCH_INTERVAL = 10.0
 
@@ -71,58 +60,11 @@ JWKS_REFETCH_INTERVAL = 10.0
 # -- a FAPI 2.0 server with DPoP nonces ------------------------------------------------------
 
 
-def _wait_for_issuer(server: GrantlineServer, deadline: float) -> bool:
-    with httpx.Client(timeout=1.0) as probe:
-        while server.is_running() and time.monotonic() < deadline:
-            try:
-                response = probe.get(server.url("/.well-known/oauth-authorization-server"))
-                if response.status_code == 200 and response.json()["issuer"] == server.issuer:
-                    return server.is_running()
-            except (httpx.TransportError, ValueError, KeyError):
-                pass
-            time.sleep(0.05)
-    return False
-
-
-def serve_edited(factory: ServerFactory, edits: dict[str, str]) -> GrantlineServer:
-    """``grantline init --dev``, then ``edits`` (exact line replacements) in grantline.toml,
-    then ``grantline serve``; the factory stops it and checks its log afterwards."""
-    for attempt in range(3):
-        port = free_port()
-        base_url = f"http://127.0.0.1:{port}"
-        data_dir = factory.parent / f"edited-{port}-{attempt}"
-        credentials = init_instance(data_dir, base_url)
-        config = data_dir / "grantline.toml"
-        text = config.read_text()
-        for old, new in edits.items():
-            assert text.count(old) == 1, f"{old!r} is not once in the config init wrote:\n{text}"
-            text = text.replace(old, new)
-        config.write_text(text)
-        log_path = data_dir / "serve.log"
-        with log_path.open("wb") as log_file:
-            process = subprocess.Popen(
-                [*grantline_command(), "serve", "--data-dir", str(data_dir), "--port", str(port)],
-                stdout=log_file,
-                stderr=subprocess.STDOUT,
-                stdin=subprocess.DEVNULL,
-                env=clean_environment(),
-            )
-        server = GrantlineServer(base_url, data_dir, port, credentials, process, log_path)
-        factory.servers.append(server)
-        if _wait_for_issuer(server, time.monotonic() + STARTUP_TIMEOUT):
-            return server
-        server.stop()
-        factory.servers.remove(server)
-        if "address already in use" not in server.log().lower():
-            pytest.fail(f"the edited server did not start:\n{server.log()}", pytrace=False)
-    pytest.fail("no free port for the edited server", pytrace=False)
-
-
 @pytest.fixture(scope="module")
 def fapi_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[GrantlineServer]:
     factory = ServerFactory(tmp_path_factory.mktemp("grantline-fapi2"))
     try:
-        yield serve_edited(factory, FAPI2_EDITS)
+        yield factory(edits=FAPI2_EDITS)
     finally:
         problems = factory.close()
         if problems:
@@ -169,20 +111,8 @@ def approve_everything(server: GrantlineServer, url: str) -> dict[str, str]:
     """In a new browser: open ``url``, sign in as the dev user, approve with every item ticked
     (the consent form's own checkboxes); returns the callback's query parameters."""
     with browser(server) as person:
-        opened = person.get(url)
-        assert opened.status_code == 303, opened.text
-        interaction = opened.headers["location"]
-        login = only_form(person.get(interaction).text)
-        creds = server.credentials
-        signed_in = person.post(
-            login.action,
-            data={
-                "csrf_token": login.inputs["csrf_token"],
-                "username": creds.username,
-                "password": creds.password,
-            },
-        )
-        assert signed_in.status_code == 303, signed_in.text
+        interaction = open_interaction(person, url)
+        sign_in(person, server, only_form(person.get(interaction).text))
         consent = only_form(person.get(interaction).text)
         assert consent.inputs["csrf_token"]
         decided = person.post(consent.action, data={**consent.inputs, "decision": "approve"})
