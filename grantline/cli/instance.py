@@ -16,7 +16,7 @@ from grantline.models import Client, User
 from grantline.passwords import hash_password
 from grantline.settings import Settings
 from grantline.storage import Store
-from grantline.storage.schema import sqlite_path, upgrade
+from grantline.storage.schema import is_postgres, sqlite_path, upgrade
 from grantline.tokens.digest import Digester, new_secret
 from grantline.tokens.keys import create_signing_key
 
@@ -42,7 +42,8 @@ def init(data_dir: str | None, issuer: str | None, dev: bool) -> None:
         _check_issuer(issuer)
     created = instance.write_initial_files(issuer=issuer, dev_mode=dev)
     settings = read_settings(instance, issuer or DEFAULT_URL)
-    create_private_file(sqlite_path(settings.database_url))
+    if not is_postgres(settings.database_url):
+        create_private_file(sqlite_path(settings.database_url))
     upgrade(settings.database_url)
     created += run_with_store(settings, lambda store: _seed(store, settings, instance, dev))
     for item in created:
@@ -176,4 +177,5 @@ def db_upgrade(data_dir: str | None) -> None:
     instance = Instance(resolve_data_dir(data_dir))
     settings = read_settings(instance)
     upgrade(settings.database_url)
-    click.echo(f"database at {sqlite_path(settings.database_url)} is up to date")
+    where = settings.database_url.split("@")[-1] if is_postgres(settings.database_url) else None
+    click.echo(f"database at {where or sqlite_path(settings.database_url)} is up to date")

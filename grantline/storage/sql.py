@@ -33,7 +33,7 @@ from grantline.models import (
     User,
 )
 
-__all__ = ["SQLiteStore", "SQLiteTransaction", "connect_sqlite"]
+__all__ = ["SQLiteStore", "SQLiteTransaction", "SqlTransaction", "connect_sqlite"]
 
 
 def connect_sqlite(path: str) -> sqlite3.Connection:
@@ -50,54 +50,21 @@ def _dumps(value: Any) -> str:
     return json.dumps(value, separators=(",", ":"), sort_keys=True, ensure_ascii=False)
 
 
-class SQLiteStore:
-    """``grantline.storage.Store`` over one SQLite connection per process."""
+class SqlTransaction:
+    """``storage.Transaction`` in portable SQL (``?`` placeholders, ``ON CONFLICT``); a
+    subclass supplies the three primitives for its database."""
 
-    def __init__(self, path: str) -> None:
-        self._conn = connect_sqlite(path)
-        self._lock = asyncio.Lock()
+    __slots__ = ()
 
-    @asynccontextmanager
-    async def transaction(self) -> AsyncIterator[SQLiteTransaction]:
-        async with self._lock:
-            # IMMEDIATE takes the write lock up front, so two processes never deadlock
-            # upgrading read locks, and busy_timeout covers the wait.
-            self._conn.execute("BEGIN IMMEDIATE")
-            try:
-                yield SQLiteTransaction(self._conn)
-            except BaseException:
-                self._conn.execute("ROLLBACK")
-                raise
-            self._conn.execute("COMMIT")
+    async def _one(self, sql: str, args: Sequence[Any]) -> Any:
+        raise NotImplementedError
 
-    @asynccontextmanager
-    async def reader(self) -> AsyncIterator[SQLiteTransaction]:
-        async with self._lock:
-            yield SQLiteTransaction(self._conn)
+    async def _all(self, sql: str, args: Sequence[Any] = ()) -> list[Any]:
+        raise NotImplementedError
 
-    async def ping(self) -> None:
-        self._conn.execute("SELECT 1").fetchone()
-
-    async def close(self) -> None:
-        self._conn.close()
-
-
-class SQLiteTransaction:
-    """One unit of work on an open SQLite transaction; implements ``storage.Transaction``."""
-
-    __slots__ = ("_conn",)
-
-    def __init__(self, conn: sqlite3.Connection) -> None:
-        self._conn = conn
-
-    def _one(self, sql: str, args: Sequence[Any]) -> Any:
-        return self._conn.execute(sql, args).fetchone()
-
-    def _all(self, sql: str, args: Sequence[Any] = ()) -> list[Any]:
-        return self._conn.execute(sql, args).fetchall()
-
-    def _run(self, sql: str, args: Sequence[Any]) -> int:
-        return self._conn.execute(sql, args).rowcount
+    async def _run(self, sql: str, args: Sequence[Any]) -> int:
+        """Execute; the number of rows changed."""
+        raise NotImplementedError
 
     # -- clients -------------------------------------------------------------------------
 
@@ -152,45 +119,45 @@ class SQLiteTransaction:
         )
 
     async def get_client(self, client_id: str) -> Client | None:
-        row = self._one(
+        row = await self._one(
             f"SELECT {self._CLIENT_COLS} FROM clients WHERE client_id = ?", (client_id,)
         )
         return None if row is None else self._client(row)
 
     async def list_clients(self) -> list[Client]:
-        rows = self._all(f"SELECT {self._CLIENT_COLS} FROM clients ORDER BY client_id")
+        rows = await self._all(f"SELECT {self._CLIENT_COLS} FROM clients ORDER BY client_id")
         return [self._client(r) for r in rows]
 
     async def add_client(self, client: Client) -> None:
-        try:
-            self._run(
-                f"INSERT INTO clients ({self._CLIENT_COLS}) VALUES (?, ?, ?, ?, ?, ?, ?)",
-                self._client_row(client),
-            )
-        except sqlite3.IntegrityError:
-            raise KeyError(client.client_id) from None
+        added = await self._run(
+            f"INSERT INTO clients ({self._CLIENT_COLS}) VALUES (?, ?, ?, ?, ?, ?, ?) "
+            "ON CONFLICT DO NOTHING",
+            self._client_row(client),
+        )
+        if added != 1:
+            raise KeyError(client.client_id)
 
     async def update_client(self, client: Client) -> None:
         row = self._client_row(client)
-        self._run(
+        await self._run(
             "UPDATE clients SET name = ?, auth_method = ?, secret_digest = ?, metadata = ?, "
             "updated_at = ? WHERE client_id = ?",
             (row[1], row[2], row[3], row[4], row[6], row[0]),
         )
 
     async def remove_client(self, client_id: str, now: int) -> int | None:
-        if self._run("DELETE FROM clients WHERE client_id = ?", (client_id,)) != 1:
+        if await self._run("DELETE FROM clients WHERE client_id = ?", (client_id,)) != 1:
             return None
-        return self._revoke_grants_where("client_id", client_id, now)
+        return await self._revoke_grants_where("client_id", client_id, now)
 
-    def _revoke_grants_where(self, column: str, value: str, now: int) -> int:
+    async def _revoke_grants_where(self, column: str, value: str, now: int) -> int:
         # ``column`` is one of two fixed names, never input.
-        self._run(
+        await self._run(
             "UPDATE tokens SET revoked_at = ? WHERE revoked_at IS NULL AND grant_id IN "
             f"(SELECT grant_id FROM grants WHERE {column} = ?)",
             (now, value),
         )
-        return self._run(
+        return await self._run(
             f"UPDATE grants SET revoked_at = ? WHERE {column} = ? AND revoked_at IS NULL",
             (now, value),
         )
@@ -200,37 +167,41 @@ class SQLiteTransaction:
     _USER_COLS = "user_id, username, password_hash, created_at"
 
     async def get_user(self, user_id: str) -> User | None:
-        row = self._one(f"SELECT {self._USER_COLS} FROM users WHERE user_id = ?", (user_id,))
+        row = await self._one(f"SELECT {self._USER_COLS} FROM users WHERE user_id = ?", (user_id,))
         return None if row is None else User(*row)
 
     async def get_user_by_username(self, username: str) -> User | None:
-        row = self._one(f"SELECT {self._USER_COLS} FROM users WHERE username = ?", (username,))
+        row = await self._one(
+            f"SELECT {self._USER_COLS} FROM users WHERE username = ?", (username,)
+        )
         return None if row is None else User(*row)
 
     async def list_users(self) -> list[User]:
         return [
-            User(*r) for r in self._all(f"SELECT {self._USER_COLS} FROM users ORDER BY username")
+            User(*r)
+            for r in await self._all(f"SELECT {self._USER_COLS} FROM users ORDER BY username")
         ]
 
     async def add_user(self, user: User) -> None:
-        try:
-            self._run(
-                f"INSERT INTO users ({self._USER_COLS}) VALUES (?, ?, ?, ?)",
-                (user.user_id, user.username, user.password_hash, user.created_at),
-            )
-        except sqlite3.IntegrityError:
-            raise KeyError(user.username) from None
+        added = await self._run(
+            f"INSERT INTO users ({self._USER_COLS}) VALUES (?, ?, ?, ?) ON CONFLICT DO NOTHING",
+            (user.user_id, user.username, user.password_hash, user.created_at),
+        )
+        if added != 1:
+            raise KeyError(user.username)
 
     async def set_password(self, user_id: str, password_hash: str) -> None:
-        self._run("UPDATE users SET password_hash = ? WHERE user_id = ?", (password_hash, user_id))
+        await self._run(
+            "UPDATE users SET password_hash = ? WHERE user_id = ?", (password_hash, user_id)
+        )
 
     async def remove_user(self, username: str, now: int) -> tuple[User, int] | None:
         user = await self.get_user_by_username(username)
         if user is None:
             return None
-        self._run("DELETE FROM sessions WHERE user_id = ?", (user.user_id,))
-        self._run("DELETE FROM users WHERE user_id = ?", (user.user_id,))
-        return user, self._revoke_grants_where("user_id", user.user_id, now)
+        await self._run("DELETE FROM sessions WHERE user_id = ?", (user.user_id,))
+        await self._run("DELETE FROM users WHERE user_id = ?", (user.user_id,))
+        return user, await self._revoke_grants_where("user_id", user.user_id, now)
 
     # -- authorization requests ----------------------------------------------------------
 
@@ -240,7 +211,7 @@ class SQLiteTransaction:
     )
 
     async def add_request(self, request: StoredRequest) -> None:
-        self._run(
+        await self._run(
             f"INSERT INTO authorization_requests ({self._REQUEST_COLS}) "
             "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             (
@@ -258,7 +229,7 @@ class SQLiteTransaction:
         )
 
     async def get_request(self, request_id: str) -> StoredRequest | None:
-        row = self._one(
+        row = await self._one(
             f"SELECT {self._REQUEST_COLS} FROM authorization_requests WHERE request_id = ?",
             (request_id,),
         )
@@ -278,12 +249,12 @@ class SQLiteTransaction:
         )
 
     async def mark_presented(self, request_id: str, now: int, browser_digest: str) -> bool:
-        self._run(
+        await self._run(
             "UPDATE authorization_requests SET first_presented_at = ?, presented_browser = ? "
             "WHERE request_id = ? AND first_presented_at IS NULL",
             (now, browser_digest, request_id),
         )
-        row = self._one(
+        row = await self._one(
             "SELECT presented_browser FROM authorization_requests WHERE request_id = ?",
             (request_id,),
         )
@@ -291,7 +262,7 @@ class SQLiteTransaction:
 
     async def consume_request(self, request_id: str, client_id: str, now: int) -> bool:
         return (
-            self._run(
+            await self._run(
                 "UPDATE authorization_requests SET consumed_at = ? "
                 "WHERE request_id = ? AND client_id = ? AND consumed_at IS NULL",
                 (now, request_id, client_id),
@@ -308,7 +279,7 @@ class SQLiteTransaction:
 
     async def add_interaction(self, interaction: Interaction) -> None:
         i = interaction
-        self._run(
+        await self._run(
             f"INSERT INTO interactions ({self._INTERACTION_COLS}) "
             "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             (
@@ -326,39 +297,39 @@ class SQLiteTransaction:
         )
 
     async def get_interaction(self, interaction_id: str) -> Interaction | None:
-        row = self._one(
+        row = await self._one(
             f"SELECT {self._INTERACTION_COLS} FROM interactions WHERE interaction_id = ?",
             (interaction_id,),
         )
         return None if row is None else Interaction(*row)
 
     async def record_failed_login(self, interaction_id: str, limit: int, now: int) -> int:
-        self._run(
+        await self._run(
             "UPDATE interactions SET failed_logins = failed_logins + 1, "
             "completed_at = CASE WHEN failed_logins + 1 >= ? THEN ? ELSE completed_at END "
             "WHERE interaction_id = ?",
             (limit, now, interaction_id),
         )
-        row = self._one(
+        row = await self._one(
             "SELECT failed_logins FROM interactions WHERE interaction_id = ?", (interaction_id,)
         )
         return 0 if row is None else int(row[0])
 
     async def set_interaction_user(self, interaction_id: str, user_id: str) -> None:
-        self._run(
+        await self._run(
             "UPDATE interactions SET user_id = ? WHERE interaction_id = ?",
             (user_id, interaction_id),
         )
 
     async def set_consent_shown(self, interaction_id: str, consent_digest: str) -> None:
-        self._run(
+        await self._run(
             "UPDATE interactions SET consent_digest = ? WHERE interaction_id = ?",
             (consent_digest, interaction_id),
         )
 
     async def complete_interaction(self, interaction_id: str, now: int) -> bool:
         return (
-            self._run(
+            await self._run(
                 "UPDATE interactions SET completed_at = ? "
                 "WHERE interaction_id = ? AND completed_at IS NULL AND expires_at > ?",
                 (now, interaction_id, now),
@@ -369,14 +340,14 @@ class SQLiteTransaction:
     # -- sessions ------------------------------------------------------------------------
 
     async def add_session(self, session: Session) -> None:
-        self._run(
+        await self._run(
             "INSERT INTO sessions (session_id, user_id, created_at, expires_at) "
             "VALUES (?, ?, ?, ?)",
             (session.session_id, session.user_id, session.created_at, session.expires_at),
         )
 
     async def get_session(self, session_id: str, now: int) -> Session | None:
-        row = self._one(
+        row = await self._one(
             "SELECT session_id, user_id, created_at, expires_at FROM sessions "
             "WHERE session_id = ? AND expires_at > ?",
             (session_id, now),
@@ -384,12 +355,12 @@ class SQLiteTransaction:
         return None if row is None else Session(*row)
 
     async def remove_session(self, session_id: str) -> None:
-        self._run("DELETE FROM sessions WHERE session_id = ?", (session_id,))
+        await self._run("DELETE FROM sessions WHERE session_id = ?", (session_id,))
 
     # -- grants --------------------------------------------------------------------------
 
     async def add_grant(self, grant: Grant) -> None:
-        self._run(
+        await self._run(
             "INSERT INTO grants (grant_id, client_id, user_id, scopes, request_id, created_at, "
             "revoked_at, authorization_details, resources) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
             (
@@ -406,7 +377,7 @@ class SQLiteTransaction:
         )
 
     async def get_grant(self, grant_id: str) -> Grant | None:
-        row = self._one(
+        row = await self._one(
             "SELECT grant_id, client_id, user_id, scopes, request_id, created_at, revoked_at, "
             "authorization_details, resources FROM grants WHERE grant_id = ?",
             (grant_id,),
@@ -426,12 +397,12 @@ class SQLiteTransaction:
         )
 
     async def revoke_grant(self, grant_id: str, now: int) -> bool:
-        self._run(
+        await self._run(
             "UPDATE tokens SET revoked_at = ? WHERE grant_id = ? AND revoked_at IS NULL",
             (now, grant_id),
         )
         return (
-            self._run(
+            await self._run(
                 "UPDATE grants SET revoked_at = ? WHERE grant_id = ? AND revoked_at IS NULL",
                 (now, grant_id),
             )
@@ -447,7 +418,7 @@ class SQLiteTransaction:
 
     async def add_code(self, code: AuthorizationCode) -> None:
         c = code
-        self._run(
+        await self._run(
             f"INSERT INTO authorization_codes ({self._CODE_COLS}) "
             "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             (
@@ -466,7 +437,7 @@ class SQLiteTransaction:
         )
 
     async def get_code(self, code_digest: str) -> AuthorizationCode | None:
-        row = self._one(
+        row = await self._one(
             f"SELECT {self._CODE_COLS} FROM authorization_codes WHERE code_digest = ?",
             (code_digest,),
         )
@@ -488,7 +459,7 @@ class SQLiteTransaction:
 
     async def consume_code(self, code_digest: str, client_id: str, now: int) -> bool:
         return (
-            self._run(
+            await self._run(
                 "UPDATE authorization_codes SET consumed_at = ? "
                 "WHERE code_digest = ? AND client_id = ? AND consumed_at IS NULL",
                 (now, code_digest, client_id),
@@ -505,7 +476,7 @@ class SQLiteTransaction:
 
     async def add_token(self, token: Token) -> None:
         t = token
-        self._run(
+        await self._run(
             f"INSERT INTO tokens ({self._TOKEN_COLS}) "
             "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             (
@@ -526,7 +497,7 @@ class SQLiteTransaction:
         )
 
     async def get_token(self, token_digest: str) -> Token | None:
-        row = self._one(
+        row = await self._one(
             f"SELECT {self._TOKEN_COLS} FROM tokens WHERE token_digest = ?", (token_digest,)
         )
         if row is None:
@@ -549,7 +520,7 @@ class SQLiteTransaction:
 
     async def revoke_token(self, token_digest: str, now: int) -> bool:
         return (
-            self._run(
+            await self._run(
                 "UPDATE tokens SET revoked_at = ? WHERE token_digest = ? AND revoked_at IS NULL",
                 (now, token_digest),
             )
@@ -558,7 +529,7 @@ class SQLiteTransaction:
 
     async def consume_token(self, token_digest: str, client_id: str, now: int) -> bool:
         return (
-            self._run(
+            await self._run(
                 "UPDATE tokens SET consumed_at = ? WHERE token_digest = ? AND client_id = ? "
                 "AND consumed_at IS NULL AND revoked_at IS NULL",
                 (now, token_digest, client_id),
@@ -571,37 +542,43 @@ class SQLiteTransaction:
     async def remember_once(self, key: str, expires_at: int, now: int) -> bool:
         if secrets.randbelow(64) == 0:
             # Pruning now and then keeps the table small without a background task.
-            self._run("DELETE FROM replay_cache WHERE expires_at <= ?", (now,))
-        existing = self._one("SELECT expires_at FROM replay_cache WHERE key = ?", (key,))
-        if existing is not None:
-            if existing[0] > now:
-                return False
-            self._run("DELETE FROM replay_cache WHERE key = ?", (key,))
-        try:
-            self._run("INSERT INTO replay_cache (key, expires_at) VALUES (?, ?)", (key, expires_at))
-        except sqlite3.IntegrityError:
-            return False
-        return True
+            await self._run("DELETE FROM replay_cache WHERE expires_at <= ?", (now,))
+        # One statement decides: a new key is inserted, an expired one is taken over, a live
+        # one is left alone and changes no row.
+        changed = await self._run(
+            "INSERT INTO replay_cache (key, expires_at) VALUES (?, ?) "
+            "ON CONFLICT (key) DO UPDATE SET expires_at = excluded.expires_at "
+            "WHERE replay_cache.expires_at <= ?",
+            (key, expires_at, now),
+        )
+        return changed == 1
 
     # -- signing keys --------------------------------------------------------------------
 
     async def add_signing_key(self, kid: str, alg: str, private_jwk: str, now: int) -> None:
-        self._run(
+        await self._run(
             "INSERT INTO signing_keys (kid, alg, private_jwk, created_at) VALUES (?, ?, ?, ?)",
             (kid, alg, private_jwk, now),
         )
 
     async def list_signing_keys(self, now: int | None = None) -> list[SigningKey]:
-        rows = self._all(
+        where, args = (
+            ("", ())
+            if now is None
+            else (
+                "WHERE retired_at IS NULL OR retired_at > ? ",
+                (now,),
+            )
+        )
+        rows = await self._all(
             "SELECT kid, alg, private_jwk, created_at, retired_at FROM signing_keys "
-            "WHERE ? IS NULL OR retired_at IS NULL OR retired_at > ? "
-            "ORDER BY created_at DESC, rowid DESC",
-            (now, now),
+            f"{where}ORDER BY created_at DESC, (retired_at IS NULL) DESC, kid",
+            args,
         )
         return [SigningKey(*r) for r in rows]
 
     async def retire_signing_keys(self, keep_kid: str, alg: str, published_until: int) -> int:
-        return self._run(
+        return await self._run(
             "UPDATE signing_keys SET retired_at = ? "
             "WHERE kid != ? AND alg = ? AND retired_at IS NULL",
             (published_until, keep_kid, alg),
@@ -612,7 +589,7 @@ class SQLiteTransaction:
     _AUDIT_COLS = "seq, type, at, client_id, user_id, request_id, grant_id, data"
 
     async def append(self, event: AuditEvent) -> None:
-        self._run(
+        await self._run(
             "INSERT INTO audit_events (type, at, client_id, user_id, request_id, grant_id, data) "
             "VALUES (?, ?, ?, ?, ?, ?, ?)",
             (
@@ -640,7 +617,7 @@ class SQLiteTransaction:
         )
 
     async def tail(self, limit: int) -> list[AuditEvent]:
-        rows = self._all(
+        rows = await self._all(
             f"SELECT {self._AUDIT_COLS} FROM audit_events ORDER BY seq DESC LIMIT ?", (limit,)
         )
         return [self._event(r) for r in reversed(rows)]
@@ -648,10 +625,66 @@ class SQLiteTransaction:
     async def events_for(
         self, *, request_id: str | None = None, grant_id: str | None = None
     ) -> list[AuditEvent]:
-        rows = self._all(
-            f"SELECT {self._AUDIT_COLS} FROM audit_events "
-            "WHERE (? IS NOT NULL AND request_id = ?) OR (? IS NOT NULL AND grant_id = ?) "
+        conditions = [
+            f"{column} = ?"
+            for column, value in (("request_id", request_id), ("grant_id", grant_id))
+            if value is not None
+        ]
+        if not conditions:
+            return []
+        rows = await self._all(
+            f"SELECT {self._AUDIT_COLS} FROM audit_events WHERE {' OR '.join(conditions)} "
             "ORDER BY seq",
-            (request_id, request_id, grant_id, grant_id),
+            [v for v in (request_id, grant_id) if v is not None],
         )
         return [self._event(r) for r in rows]
+
+
+class SQLiteTransaction(SqlTransaction):
+    """One unit of work on an open SQLite connection."""
+
+    __slots__ = ("_conn",)
+
+    def __init__(self, conn: sqlite3.Connection) -> None:
+        self._conn = conn
+
+    async def _one(self, sql: str, args: Sequence[Any]) -> Any:
+        return self._conn.execute(sql, args).fetchone()
+
+    async def _all(self, sql: str, args: Sequence[Any] = ()) -> list[Any]:
+        return self._conn.execute(sql, args).fetchall()
+
+    async def _run(self, sql: str, args: Sequence[Any]) -> int:
+        return self._conn.execute(sql, args).rowcount
+
+
+class SQLiteStore:
+    """``grantline.storage.Store`` over one SQLite connection per process."""
+
+    def __init__(self, path: str) -> None:
+        self._conn = connect_sqlite(path)
+        self._lock = asyncio.Lock()
+
+    @asynccontextmanager
+    async def transaction(self) -> AsyncIterator[SQLiteTransaction]:
+        async with self._lock:
+            # IMMEDIATE takes the write lock up front, so two processes never deadlock
+            # upgrading read locks, and busy_timeout covers the wait.
+            self._conn.execute("BEGIN IMMEDIATE")
+            try:
+                yield SQLiteTransaction(self._conn)
+            except BaseException:
+                self._conn.execute("ROLLBACK")
+                raise
+            self._conn.execute("COMMIT")
+
+    @asynccontextmanager
+    async def reader(self) -> AsyncIterator[SQLiteTransaction]:
+        async with self._lock:
+            yield SQLiteTransaction(self._conn)
+
+    async def ping(self) -> None:
+        self._conn.execute("SELECT 1").fetchone()
+
+    async def close(self) -> None:
+        self._conn.close()

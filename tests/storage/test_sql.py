@@ -781,18 +781,15 @@ async def test_the_store_is_usable_after_a_rollback(store: SQLiteStore) -> None:
 
 
 async def test_a_committed_transaction_is_seen_by_another_connection(
-    store: SQLiteStore, db_path: Path
+    store: SQLiteStore, open_backend: Callable[[], SQLiteStore]
 ) -> None:
-    other = SQLiteStore(str(db_path))
-    try:
-        async with store.transaction() as tx:
-            await tx.add_client(make_client())
-            await tx.append(audit_event("client.registered", client_id="agent"))
-        async with other.reader() as tx:
-            assert await tx.get_client("agent") == make_client()
-            assert [e.type for e in await tx.tail(5)] == ["client.registered"]
-    finally:
-        await other.close()
+    other = open_backend()
+    async with store.transaction() as tx:
+        await tx.add_client(make_client())
+        await tx.append(audit_event("client.registered", client_id="agent"))
+    async with other.reader() as tx:
+        assert await tx.get_client("agent") == make_client()
+        assert [e.type for e in await tx.tail(5)] == ["client.registered"]
 
 
 async def test_ping_succeeds_on_an_open_store_and_raises_once_closed(db_path: Path) -> None:

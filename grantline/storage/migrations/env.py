@@ -10,10 +10,13 @@ connection = config.attributes.get("connection")
 
 if connection is None:
     engine = create_engine(config.get_main_option("sqlalchemy.url") or "")
-    with engine.begin() as conn:
-        context.configure(connection=conn, render_as_batch=True)
-        with context.begin_transaction():
-            context.run_migrations()
+    try:
+        with engine.begin() as conn:
+            context.configure(connection=conn, render_as_batch=True)
+            with context.begin_transaction():
+                context.run_migrations()
+    finally:
+        engine.dispose()
 else:
     context.configure(connection=connection, render_as_batch=True)
     with context.begin_transaction():
