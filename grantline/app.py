@@ -17,6 +17,7 @@ from grantline.endpoints import (
     authorize,
     dev,
     discovery,
+    health,
     interaction,
     introspect,
     par,
@@ -48,6 +49,7 @@ def create_app(
     routes = [
         Route("/.well-known/oauth-authorization-server", discovery.metadata, methods=["GET"]),
         Route("/jwks", discovery.jwks, methods=["GET"]),
+        Route("/healthz", health.healthz, methods=["GET"]),
         Route("/par", par.pushed_authorization_request, methods=["POST"]),
         Route("/authorize", authorize.authorize, methods=["GET"]),
         Route("/interaction/{token}", interaction.show_interaction, methods=["GET"]),

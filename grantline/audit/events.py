@@ -49,6 +49,7 @@ EVENT_TYPES: dict[str, str] = {
     "user.removed": "A user was removed.",
     "user.password_changed": "A user's password was replaced.",
     "signing_key.created": "A signing key was created.",
+    "storage.pruned": "Expired requests, sessions, codes and tokens were deleted.",
     "signing_key.rotated": "A new signing key took over; older ones only verify until retired.",
 }
 

@@ -179,3 +179,32 @@ def db_upgrade(data_dir: str | None) -> None:
     upgrade(settings.database_url)
     where = settings.database_url.split("@")[-1] if is_postgres(settings.database_url) else None
     click.echo(f"database at {where or sqlite_path(settings.database_url)} is up to date")
+
+
+@db.command("prune")
+@data_dir_option
+@click.option(
+    "--keep-for",
+    type=click.IntRange(0),
+    default=86400,
+    show_default=True,
+    help="Seconds to keep a row after it expired.",
+)
+def db_prune(data_dir: str | None, keep_for: int) -> None:
+    """Delete expired requests, interactions, sessions, codes, tokens and replay-cache entries.
+
+    A rotated refresh token keeps its original expiry, so reuse is still detected until then;
+    grants and the audit trail are never pruned here.
+    """
+    _, settings = load(data_dir)
+    now = system_clock()
+
+    async def work(store: Store) -> dict[str, int]:
+        async with store.transaction() as tx:
+            deleted = await tx.prune_expired(now, keep_for=keep_for)
+            await tx.append(event("storage.pruned", now, deleted=deleted, keep_for=keep_for))
+            return deleted
+
+    deleted = run_with_store(settings, work)
+    for table, count in deleted.items():
+        click.echo(f"{table}: {count} deleted")

@@ -29,11 +29,13 @@ __all__ = [
     "ClientStore",
     "CodeStore",
     "GrantStore",
+    "Housekeeping",
     "InteractionStore",
     "ReplayCache",
     "RequestStore",
     "SessionStore",
     "SigningKeyStore",
+    "StorageUnavailable",
     "Store",
     "TokenStore",
     "Transaction",
@@ -176,6 +178,17 @@ class AuditLog(Protocol):
     ) -> list[AuditEvent]: ...
 
 
+class Housekeeping(Protocol):
+    async def prune_expired(self, now: int, *, keep_for: int) -> dict[str, int]:
+        """Deletes pushed requests, interactions, sessions, codes, tokens and replay-cache
+        entries that expired more than ``keep_for`` seconds before ``now``; grants and the
+        audit trail are kept. Returns the number of rows deleted per table."""
+
+
+class StorageUnavailable(RuntimeError):
+    """The database cannot be reached or is too busy; the request may be retried."""
+
+
 class Transaction(
     ClientStore,
     UserStore,
@@ -188,6 +201,7 @@ class Transaction(
     ReplayCache,
     SigningKeyStore,
     AuditLog,
+    Housekeeping,
     Protocol,
 ):
     """A unit of work: everything done through it commits together or not at all."""

@@ -16,9 +16,20 @@ from typing import Any
 
 import asyncpg
 
+from grantline.storage import StorageUnavailable
 from grantline.storage.sql import SqlTransaction
 
 __all__ = ["PostgresStore", "PostgresTransaction", "to_dollar_params"]
+
+
+#: What a lost or unreachable server looks like; the request may be retried once it is back.
+_UNAVAILABLE = (
+    OSError,
+    asyncio.TimeoutError,
+    asyncpg.PostgresConnectionError,
+    asyncpg.InterfaceError,
+    asyncpg.CannotConnectNowError,
+)
 
 
 @lru_cache(maxsize=512)
@@ -81,20 +92,25 @@ class PostgresStore:
 
     @asynccontextmanager
     async def transaction(self) -> AsyncIterator[PostgresTransaction]:
-        pool = await self._get_pool()
-        async with pool.acquire() as conn, conn.transaction():
-            yield PostgresTransaction(conn)
+        try:
+            pool = await self._get_pool()
+            async with pool.acquire() as conn, conn.transaction():
+                yield PostgresTransaction(conn)
+        except _UNAVAILABLE as exc:
+            raise StorageUnavailable(type(exc).__name__) from exc
 
     @asynccontextmanager
     async def reader(self) -> AsyncIterator[PostgresTransaction]:
-        pool = await self._get_pool()
-        async with pool.acquire() as conn:
-            yield PostgresTransaction(conn)
+        try:
+            pool = await self._get_pool()
+            async with pool.acquire() as conn:
+                yield PostgresTransaction(conn)
+        except _UNAVAILABLE as exc:
+            raise StorageUnavailable(type(exc).__name__) from exc
 
     async def ping(self) -> None:
-        pool = await self._get_pool()
-        async with pool.acquire() as conn:
-            await conn.fetchval("SELECT 1")
+        async with self.reader() as tx:
+            await tx._one("SELECT 1", ())
 
     async def close(self) -> None:
         if self._pool is not None:

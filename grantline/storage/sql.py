@@ -32,6 +32,7 @@ from grantline.models import (
     TokenKind,
     User,
 )
+from grantline.storage import StorageUnavailable
 
 __all__ = ["SQLiteStore", "SQLiteTransaction", "SqlTransaction", "connect_sqlite"]
 
@@ -537,6 +538,25 @@ class SqlTransaction:
             == 1
         )
 
+    # -- housekeeping --------------------------------------------------------------------
+
+    _EXPIRING = (
+        "authorization_requests",
+        "interactions",
+        "sessions",
+        "authorization_codes",
+        "tokens",
+        "replay_cache",
+    )
+
+    async def prune_expired(self, now: int, *, keep_for: int) -> dict[str, int]:
+        cutoff = now - keep_for
+        return {
+            # The table names are the fixed list above, never input.
+            table: await self._run(f"DELETE FROM {table} WHERE expires_at < ?", (cutoff,))
+            for table in self._EXPIRING
+        }
+
     # -- replay cache --------------------------------------------------------------------
 
     async def remember_once(self, key: str, expires_at: int, now: int) -> bool:
@@ -557,7 +577,8 @@ class SqlTransaction:
 
     async def add_signing_key(self, kid: str, alg: str, private_jwk: str, now: int) -> None:
         await self._run(
-            "INSERT INTO signing_keys (kid, alg, private_jwk, created_at) VALUES (?, ?, ?, ?)",
+            "INSERT INTO signing_keys (kid, alg, private_jwk, created_at, ordinal) "
+            "VALUES (?, ?, ?, ?, (SELECT COALESCE(MAX(ordinal), 0) + 1 FROM signing_keys))",
             (kid, alg, private_jwk, now),
         )
 
@@ -572,7 +593,7 @@ class SqlTransaction:
         )
         rows = await self._all(
             "SELECT kid, alg, private_jwk, created_at, retired_at FROM signing_keys "
-            f"{where}ORDER BY created_at DESC, (retired_at IS NULL) DESC, kid",
+            f"{where}ORDER BY ordinal DESC",
             args,
         )
         return [SigningKey(*r) for r in rows]
@@ -668,15 +689,22 @@ class SQLiteStore:
     @asynccontextmanager
     async def transaction(self) -> AsyncIterator[SQLiteTransaction]:
         async with self._lock:
-            # IMMEDIATE takes the write lock up front, so two processes never deadlock
-            # upgrading read locks, and busy_timeout covers the wait.
-            self._conn.execute("BEGIN IMMEDIATE")
+            try:
+                # IMMEDIATE takes the write lock up front, so two processes never deadlock
+                # upgrading read locks, and busy_timeout covers the wait.
+                self._conn.execute("BEGIN IMMEDIATE")
+            except sqlite3.OperationalError as exc:
+                raise StorageUnavailable(str(exc)) from exc
             try:
                 yield SQLiteTransaction(self._conn)
             except BaseException:
                 self._conn.execute("ROLLBACK")
                 raise
-            self._conn.execute("COMMIT")
+            try:
+                self._conn.execute("COMMIT")
+            except sqlite3.OperationalError as exc:
+                self._conn.execute("ROLLBACK")
+                raise StorageUnavailable(str(exc)) from exc
 
     @asynccontextmanager
     async def reader(self) -> AsyncIterator[SQLiteTransaction]:
@@ -684,7 +712,10 @@ class SQLiteStore:
             yield SQLiteTransaction(self._conn)
 
     async def ping(self) -> None:
-        self._conn.execute("SELECT 1").fetchone()
+        try:
+            self._conn.execute("SELECT 1").fetchone()
+        except sqlite3.Error as exc:
+            raise StorageUnavailable(str(exc)) from exc
 
     async def close(self) -> None:
         self._conn.close()

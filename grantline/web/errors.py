@@ -15,7 +15,8 @@ from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import Response
 
-from grantline.errors import InvalidRequest, OAuthError, ServerError
+from grantline.errors import InvalidRequest, OAuthError, ServerError, TemporarilyUnavailable
+from grantline.storage import StorageUnavailable
 from grantline.web.pages import render
 from grantline.web.responses import json_response
 
@@ -67,6 +68,14 @@ async def handle_http_error(request: Request, exc: Exception) -> Response:
     return error_response(request, error)
 
 
+async def handle_storage_unavailable(request: Request, exc: Exception) -> Response:
+    log.warning("database unavailable on %s %s: %s", request.method, request.url.path, exc)
+    error = TemporarilyUnavailable(
+        "The server cannot reach its database; retry shortly.", headers={"Retry-After": "1"}
+    )
+    return error_response(request, error)
+
+
 async def handle_unexpected(request: Request, exc: Exception) -> Response:
     log.exception("unexpected error on %s %s", request.method, request.url.path)
     return error_response(request, ServerError())
@@ -76,5 +85,6 @@ def exception_handlers() -> dict[Any, Callable[[Request, Exception], Any]]:
     return {
         OAuthError: handle_oauth_error,
         HTTPException: handle_http_error,
+        StorageUnavailable: handle_storage_unavailable,
         Exception: handle_unexpected,
     }

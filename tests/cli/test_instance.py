@@ -400,3 +400,13 @@ def test_check_schema_does_not_create_a_missing_database(tmp_path: Path) -> None
     with pytest.raises(SchemaOutdated, match="grantline init"):
         check_schema(f"sqlite:///{missing}")
     assert not missing.exists()
+
+
+def test_db_prune_reports_what_it_deleted_and_audits_it(data_dir: Path) -> None:
+    result = cli("db", "prune", "--data-dir", data_dir, "--keep-for", "0")
+    assert result.exit_code == 0, result.output
+    assert "authorization_requests: 0 deleted" in result.output
+    assert "replay_cache: 0 deleted" in result.output
+    pruned = [e for e in with_store(data_dir, lambda tx: tx.tail(5)) if e.type == "storage.pruned"]
+    assert len(pruned) == 1
+    assert pruned[0].data["keep_for"] == 0

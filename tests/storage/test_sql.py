@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import sqlite3
 import threading
 from collections.abc import Awaitable, Callable, Iterator
 from pathlib import Path
@@ -22,6 +21,7 @@ from grantline.models import (
     Token,
     User,
 )
+from grantline.storage import StorageUnavailable
 from grantline.storage.sql import SQLiteStore, SQLiteTransaction
 
 NOW = 1_700_000_000
@@ -796,7 +796,7 @@ async def test_ping_succeeds_on_an_open_store_and_raises_once_closed(db_path: Pa
     store = SQLiteStore(str(db_path))
     await store.ping()
     await store.close()
-    with pytest.raises(sqlite3.ProgrammingError):
+    with pytest.raises(StorageUnavailable):
         await store.ping()
 
 
@@ -885,3 +885,37 @@ async def test_two_stores_consuming_in_turn_agree_on_the_winner(db_path: Path) -
     finally:
         await first.close()
         await second.close()
+
+
+# -- housekeeping ----------------------------------------------------------------------------
+
+
+async def test_prune_deletes_only_what_expired_before_the_grace_period(store: SQLiteStore) -> None:
+    async with store.transaction() as tx:
+        await tx.add_request(make_request("old-req", expires_at=NOW - 100))
+        await tx.add_request(make_request("new-req", expires_at=NOW + 100))
+        await tx.add_interaction(make_interaction("old-int", expires_at=NOW - 100))
+        await tx.add_code(make_code("old-code", expires_at=NOW - 100))
+        await tx.add_token(make_token("old-tok", expires_at=NOW - 100))
+        await tx.add_token(make_token("grace-tok", expires_at=NOW - 10))
+        await tx.add_session(Session("old-s", "u", NOW - 200, NOW - 100))
+        await tx.add_grant(Grant("g-kept", "agent", "u", (), "old-req", NOW - 1000))
+        assert await tx.remember_once("old-jti", NOW - 100, NOW - 200)
+        await tx.append(audit_event())
+    async with store.transaction() as tx:
+        deleted = await tx.prune_expired(NOW, keep_for=50)
+    assert deleted == {
+        "authorization_requests": 1,
+        "interactions": 1,
+        "sessions": 1,
+        "authorization_codes": 1,
+        "tokens": 1,
+        "replay_cache": 1,
+    }
+    async with store.reader() as tx:
+        assert await tx.get_request("old-req") is None
+        assert await tx.get_request("new-req") is not None
+        assert await tx.get_token("old-tok") is None
+        assert await tx.get_token("grace-tok") is not None  # inside the grace period
+        assert await tx.get_grant("g-kept") is not None
+        assert len(await tx.tail(10)) == 1  # the audit trail is never pruned here

@@ -1,0 +1,48 @@
+from __future__ import annotations
+
+import sqlite3
+from pathlib import Path
+
+import httpx
+from starlette.applications import Starlette
+
+from grantline.storage.sql import SQLiteStore
+from tests.helpers import CLIENT_SECRET, ISSUER, Agent, new_verifier
+
+
+async def test_healthz_is_ok_while_the_database_answers(http: httpx.AsyncClient) -> None:
+    response = await http.get("/healthz")
+    assert response.status_code == 200
+    assert response.json() == {"status": "ok"}
+
+
+async def test_healthz_is_503_when_the_database_cannot_be_used(
+    http: httpx.AsyncClient, store: SQLiteStore
+) -> None:
+    store._conn.close()
+    response = await http.get("/healthz")
+    assert response.status_code == 503
+    assert response.json() == {"status": "unavailable"}
+    assert response.headers["retry-after"] == "1"
+
+
+async def test_a_locked_database_is_temporarily_unavailable_not_a_500(
+    app: Starlette, store: SQLiteStore, db_path: Path, agent: Agent
+) -> None:
+    store._conn.execute("PRAGMA busy_timeout=50")
+    holder = sqlite3.connect(db_path, isolation_level=None)
+    holder.execute("BEGIN IMMEDIATE")  # another process holds the write lock
+    try:
+        transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
+        async with httpx.AsyncClient(transport=transport, base_url=ISSUER) as http:
+            response = await http.post(
+                "/par", data=agent.params(new_verifier()), auth=("agent", CLIENT_SECRET)
+            )
+    finally:
+        holder.execute("ROLLBACK")
+        holder.close()
+    assert response.status_code == 503
+    assert response.json()["error"] == "temporarily_unavailable"
+    assert response.headers["retry-after"] == "1"
+    # Once the lock is gone the same request works: nothing was half-written.
+    assert (await agent.push()).response.status_code == 201
