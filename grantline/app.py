@@ -32,6 +32,7 @@ from grantline.settings import Settings
 from grantline.storage import Store
 from grantline.storage.schema import check_schema, open_store
 from grantline.web.errors import exception_handlers
+from grantline.web.observability import Observability, metrics
 from grantline.web.security import SecurityHeaders
 
 __all__ = ["app_from_environment", "create_app"]
@@ -50,6 +51,7 @@ def create_app(
         Route("/.well-known/oauth-authorization-server", discovery.metadata, methods=["GET"]),
         Route("/jwks", discovery.jwks, methods=["GET"]),
         Route("/healthz", health.healthz, methods=["GET"]),
+        Route("/metrics", metrics, methods=["GET"]),
         Route("/par", par.pushed_authorization_request, methods=["POST"]),
         Route("/authorize", authorize.authorize, methods=["GET"]),
         Route("/interaction/{token}", interaction.show_interaction, methods=["GET"]),
@@ -78,6 +80,7 @@ def create_app(
     )
     app.state.grants = grants
     app.add_middleware(SecurityHeaders, hsts=settings.secure_cookies)
+    app.add_middleware(Observability)
     return app
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import secrets
+import tempfile
 
 import click
 
@@ -148,9 +149,14 @@ def serve(data_dir: str | None, host: str, port: int, workers: int) -> None:
     data_path = resolve_data_dir(data_dir).resolve()
     load(str(data_path))  # fail here, with a clear message, on a missing or outdated instance
     url_host = f"[{host}]" if ":" in host else host
+    # Worker processes write their metrics here and /metrics sums them; set before uvicorn
+    # (and so prometheus_client) is imported by any of them.
+    os.environ["PROMETHEUS_MULTIPROC_DIR"] = tempfile.mkdtemp(prefix="grantline-metrics-")
     os.environ["GRANTLINE_DATA_DIR"] = str(data_path)
     os.environ["GRANTLINE_SERVE_URL"] = f"http://{url_host}:{port}"
     click.echo(f"Grantline serving {data_path} on http://{url_host}:{port}")
+    from grantline.web.observability import log_config
+
     uvicorn.run(
         "grantline.app:app_from_environment",
         factory=True,
@@ -162,6 +168,7 @@ def serve(data_dir: str | None, host: str, port: int, workers: int) -> None:
         server_header=False,
         proxy_headers=False,
         log_level="info",
+        log_config=log_config(),
     )
 
 

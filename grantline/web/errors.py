@@ -17,6 +17,7 @@ from starlette.responses import Response
 
 from grantline.errors import InvalidRequest, OAuthError, ServerError, TemporarilyUnavailable
 from grantline.storage import StorageUnavailable
+from grantline.web.observability import count_refusal
 from grantline.web.pages import render
 from grantline.web.responses import json_response
 
@@ -51,6 +52,7 @@ def error_response(request: Request, exc: OAuthError) -> Response:
 
 async def handle_oauth_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, OAuthError)
+    count_refusal(request.scope, exc.error)
     log.info("refused %s %s: %s (%s)", request.method, request.url.path, exc.error, exc.detail)
     return error_response(request, exc)
 

@@ -15,6 +15,8 @@ GRANTLINE_ENVIRONMENT = (
     "GRANTLINE_SECRET_KEY",
     "GRANTLINE_ISSUER",
     "GRANTLINE_SERVE_URL",
+    # `serve` points prometheus_client at a directory; it must not outlive the test.
+    "PROMETHEUS_MULTIPROC_DIR",
 )
 
 
@@ -22,7 +24,10 @@ GRANTLINE_ENVIRONMENT = (
 def _clean_environment(monkeypatch: pytest.MonkeyPatch) -> None:
     """The instance comes from --data-dir alone, never from the caller's environment."""
     for name in GRANTLINE_ENVIRONMENT:
-        monkeypatch.delenv(name, raising=False)
+        # Setting first makes monkeypatch restore the variable (or its absence) afterwards,
+        # even when a command such as `serve` sets it during the test.
+        monkeypatch.setenv(name, "")
+        monkeypatch.delenv(name)
 
 
 @pytest.fixture

@@ -1,0 +1,155 @@
+"""Request ids, structured JSON logs and Prometheus metrics.
+
+Every request gets an id (the caller's ``X-Request-Id`` when it is a sane token, else a new
+one), echoed in the response and attached to every log line written while it is handled. Logs
+name the path but never the query string, which carries request_uris and codes. Metrics count
+requests and refusals per endpoint and time them; with several worker processes they are
+aggregated through ``PROMETHEUS_MULTIPROC_DIR``, which ``grantline serve`` sets.
+"""
+
+from __future__ import annotations
+
+import contextvars
+import json
+import logging
+import os
+import re
+import secrets
+import time
+from typing import Any
+
+from prometheus_client import (
+    CONTENT_TYPE_LATEST,
+    REGISTRY,
+    CollectorRegistry,
+    Counter,
+    Histogram,
+    generate_latest,
+)
+from prometheus_client.multiprocess import MultiProcessCollector
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+__all__ = ["JsonFormatter", "Observability", "count_refusal", "log_config", "metrics"]
+
+request_id_var: contextvars.ContextVar[str | None] = contextvars.ContextVar(
+    "grantline_request_id", default=None
+)
+_SANE_ID = re.compile(r"[A-Za-z0-9._-]{1,64}")
+_access = logging.getLogger("grantline.requests")
+
+REQUESTS = Counter(
+    "grantline_requests_total", "HTTP requests by endpoint and status.", ["endpoint", "status"]
+)
+LATENCY = Histogram(
+    "grantline_request_duration_seconds",
+    "Time to answer, by endpoint.",
+    ["endpoint"],
+    buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5),
+)
+REFUSALS = Counter(
+    "grantline_refusals_total",
+    "Protocol refusals by endpoint and RFC error code.",
+    ["endpoint", "error"],
+)
+
+
+def _endpoint_name(scope: Scope) -> str:
+    endpoint = scope.get("endpoint")
+    return getattr(endpoint, "__name__", None) or "unmatched"
+
+
+def count_refusal(scope: Scope, error: str) -> None:
+    REFUSALS.labels(_endpoint_name(scope), error).inc()
+
+
+class Observability:
+    """Pure ASGI middleware: request id, one log line and metrics per request."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        incoming = dict(scope.get("headers", [])).get(b"x-request-id", b"").decode("latin-1")
+        request_id = incoming if _SANE_ID.fullmatch(incoming) else secrets.token_hex(8)
+        token = request_id_var.set(request_id)
+        started = time.perf_counter()
+        status = 500
+
+        async def send_with_id(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+                message["headers"] = [
+                    *message.get("headers", []),
+                    (b"x-request-id", request_id.encode("ascii")),
+                ]
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_with_id)
+        finally:
+            elapsed = time.perf_counter() - started
+            name = _endpoint_name(scope)
+            REQUESTS.labels(name, str(status)).inc()
+            LATENCY.labels(name).observe(elapsed)
+            _access.info(
+                "%s %s %s",
+                scope["method"],
+                scope["path"],
+                status,
+                extra={"duration_ms": round(elapsed * 1000, 2), "status": status},
+            )
+            request_id_var.reset(token)
+
+
+async def metrics(request: Request) -> Response:
+    """GET /metrics in the Prometheus text format, summed over worker processes."""
+    registry: CollectorRegistry = REGISTRY
+    if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        registry = CollectorRegistry()
+        MultiProcessCollector(registry)  # type: ignore[no-untyped-call]
+    return Response(generate_latest(registry), media_type=CONTENT_TYPE_LATEST)
+
+
+class JsonFormatter(logging.Formatter):
+    """One JSON object per line, with the request id of the request being handled."""
+
+    _EXTRA = ("duration_ms", "status")
+
+    def format(self, record: logging.LogRecord) -> str:
+        entry: dict[str, Any] = {
+            "ts": round(record.created, 3),
+            "level": record.levelname.lower(),
+            "logger": record.name,
+            "message": record.getMessage(),
+        }
+        request_id = request_id_var.get()
+        if request_id is not None:
+            entry["request_id"] = request_id
+        for name in self._EXTRA:
+            if hasattr(record, name):
+                entry[name] = getattr(record, name)
+        if record.exc_info:
+            entry["exception"] = self.formatException(record.exc_info)
+        return json.dumps(entry, ensure_ascii=False)
+
+
+def log_config(level: str = "INFO") -> dict[str, Any]:
+    """``logging.config.dictConfig`` for ``grantline serve``: JSON lines on stderr."""
+    handler = {"class": "logging.StreamHandler", "formatter": "json", "stream": "ext://sys.stderr"}
+    return {
+        "version": 1,
+        "disable_existing_loggers": False,
+        "formatters": {"json": {"()": "grantline.web.observability.JsonFormatter"}},
+        "handlers": {"default": handler},
+        "loggers": {
+            "uvicorn": {"handlers": ["default"], "level": level, "propagate": False},
+            "uvicorn.access": {"handlers": [], "level": "WARNING", "propagate": False},
+            "grantline": {"handlers": ["default"], "level": level, "propagate": False},
+        },
+    }
