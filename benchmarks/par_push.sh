@@ -1,6 +1,9 @@
 #!/usr/bin/env bash
-# PAR push throughput: a real `grantline serve` on a fresh SQLite instance, loaded by wrk.
+# PAR push throughput: a real `grantline serve` on a fresh instance, loaded by wrk.
 # Usage: benchmarks/par_push.sh [WORKERS] [SECONDS] [CONNECTIONS] [ROUNDS]
+# Environment: POSTGRES_ADMIN_URL=postgresql://postgres@127.0.0.1:5432/postgres runs it on a
+# fresh PostgreSQL database instead of SQLite; SEED_ROWS=N first fills the growing tables
+# (pushed requests, audit events, tokens) with N rows each.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 WORKERS=${1:-1}
@@ -12,8 +15,28 @@ BIN=.venv/bin
 command -v wrk >/dev/null || { echo "wrk is needed: apt-get install wrk" >&2; exit 1; }
 
 DATA=$(mktemp -d)
-trap 'kill $SERVER 2>/dev/null || true; wait $SERVER 2>/dev/null || true; rm -rf "$DATA"' EXIT
+PGDB=""
+SERVER=""
+cleanup() {
+  if [ -n "$SERVER" ]; then
+    kill "$SERVER" 2>/dev/null || true
+    wait "$SERVER" 2>/dev/null || true
+  fi
+  rm -rf "$DATA"
+  if [ -n "$PGDB" ]; then
+    $BIN/python -c "import psycopg,sys; c=psycopg.connect(sys.argv[1], autocommit=True); c.execute(f'DROP DATABASE IF EXISTS \"{sys.argv[2]}\" WITH (FORCE)')" "$POSTGRES_ADMIN_URL" "$PGDB" || echo "could not drop $PGDB" >&2
+  fi
+}
+trap cleanup EXIT
+if [ -n "${POSTGRES_ADMIN_URL:-}" ]; then
+  PGDB="grantline_bench_$$"
+  $BIN/python -c "import psycopg,sys; c=psycopg.connect(sys.argv[1], autocommit=True); c.execute(f'CREATE DATABASE \"{sys.argv[2]}\"')" "$POSTGRES_ADMIN_URL" "$PGDB"
+  export GRANTLINE_DATABASE_URL="${POSTGRES_ADMIN_URL%/*}/$PGDB"
+fi
 $BIN/grantline init --data-dir "$DATA" --issuer "http://127.0.0.1:$PORT" >/dev/null
+if [ "${SEED_ROWS:-0}" -gt 0 ]; then
+  $BIN/python benchmarks/seed_rows.py "${GRANTLINE_DATABASE_URL:-sqlite:///$DATA/grantline.db}" "$SEED_ROWS"
+fi
 CLIENT=$($BIN/grantline clients add --data-dir "$DATA" --name bench \
   --redirect-uri "https://bench.example/cb" --client-id bench --json)
 export CLIENT_ID=bench REDIRECT_URI="https://bench.example/cb"
