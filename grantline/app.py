@@ -51,6 +51,7 @@ def create_app(
         Route("/.well-known/oauth-authorization-server", discovery.metadata, methods=["GET"]),
         Route("/jwks", discovery.jwks, methods=["GET"]),
         Route("/healthz", health.healthz, methods=["GET"]),
+        Route("/readyz", health.readyz, methods=["GET"]),
         Route("/metrics", metrics, methods=["GET"]),
         Route("/par", par.pushed_authorization_request, methods=["POST"]),
         Route("/authorize", authorize.authorize, methods=["GET"]),

@@ -46,3 +46,26 @@ async def test_a_locked_database_is_temporarily_unavailable_not_a_500(
     assert response.headers["retry-after"] == "1"
     # Once the lock is gone the same request works: nothing was half-written.
     assert (await agent.push()).response.status_code == 201
+
+
+async def test_readyz_needs_an_active_signing_key_of_the_configured_alg(
+    http: httpx.AsyncClient, store: SQLiteStore
+) -> None:
+    ready = await http.get("/readyz")
+    assert ready.status_code == 200
+    assert ready.json() == {"status": "ready"}
+    async with store.transaction() as tx:
+        (key,) = await tx.list_signing_keys()
+        await tx.retire_signing_keys("none-kept", key.alg, 0)
+    not_ready = await http.get("/readyz")
+    assert not_ready.status_code == 503
+    assert not_ready.json() == {"status": "no_signing_key", "alg": "ES256"}
+
+
+async def test_readyz_is_503_without_a_database(
+    http: httpx.AsyncClient, store: SQLiteStore
+) -> None:
+    store._conn.close()
+    response = await http.get("/readyz")
+    assert response.status_code == 503
+    assert response.json() == {"status": "unavailable"}
