@@ -53,7 +53,20 @@ done
 # Warm-up, then measured rounds.
 wrk -t2 -c"$CONNECTIONS" -d2s -s benchmarks/par_push.lua "http://127.0.0.1:$PORT/par" >/dev/null
 for round in $(seq "$ROUNDS"); do
-  printf 'round %s workers=%s: ' "$round" "$WORKERS"
+  printf 'PAR push round %s workers=%s: ' "$round" "$WORKERS"
   wrk -t2 -c"$CONNECTIONS" -d"${DURATION}s" -s benchmarks/par_push.lua \
     "http://127.0.0.1:$PORT/par" | tail -n 1
 done
+
+# Token endpoint: refresh_token grants, each with a fresh token minted into the database.
+if [ "${TOKENS:-1}" != 0 ]; then
+  export TOKENS_FILE="$DATA/refresh-tokens.txt" WRK_THREADS=2
+  $BIN/python benchmarks/mint_refresh_tokens.py "$DATA" "${TOKEN_COUNT:-60000}" >"$TOKENS_FILE"
+  for round in $(seq "$ROUNDS"); do
+    printf 'token refresh round %s workers=%s: ' "$round" "$WORKERS"
+    wrk -t2 -c"$CONNECTIONS" -d"${DURATION}s" -s benchmarks/token_refresh.lua \
+      "http://127.0.0.1:$PORT/token" | tail -n 1
+    # Each round gets fresh tokens: the ones sent are spent.
+    $BIN/python benchmarks/mint_refresh_tokens.py "$DATA" "${TOKEN_COUNT:-60000}" >"$TOKENS_FILE"
+  done
+fi
