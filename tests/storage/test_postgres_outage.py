@@ -89,7 +89,19 @@ async def test_requests_fail_fast_while_postgres_is_away_and_recover_after(
             agent = Agent(http)
             assert (await agent.push()).response.status_code == 201
 
+            # Load while the database goes away: 20 pushes in flight when it disappears.
+            in_flight = [
+                asyncio.create_task(agent.push_raw(agent.params("v" * 43))) for _ in range(20)
+            ]
+            await asyncio.sleep(0)
             await proxy.down()
+            during = await asyncio.gather(*in_flight)
+            assert {r.status_code for r in during} <= {201, 503}
+            assert all(
+                r.json()["error"] == "temporarily_unavailable"
+                for r in during
+                if r.status_code == 503
+            )
             started = time.monotonic()
             refused = await agent.push_raw(agent.params("v" * 43))
             health = await http.get("/healthz")
@@ -104,5 +116,12 @@ async def test_requests_fail_fast_while_postgres_is_away_and_recover_after(
             await proxy.up()  # same port: the server reconnects by itself
             assert (await agent.push()).response.status_code == 201
             assert (await http.get("/healthz")).status_code == 200
+        # Nothing half-written: every stored pushed request has its audit event.
+        async with store.reader() as tx:
+            accepted = {
+                e.request_id for e in await tx.tail(1000) if e.type == "pushed_request.accepted"
+            }
+        ok = sum(1 for r in during if r.status_code == 201) + 2
+        assert len(accepted) == ok
     finally:
         await store.close()
