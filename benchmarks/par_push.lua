@@ -1,22 +1,8 @@
 -- wrk script: one PAR push per request, client_secret_basic, a fixed valid body.
 -- CLIENT_ID, CLIENT_SECRET and REDIRECT_URI come from the environment (see par_push.sh).
-local client_id = os.getenv("CLIENT_ID")
-local secret = os.getenv("CLIENT_SECRET")
+package.path = "benchmarks/?.lua;" .. package.path
+local auth = require("basic_auth")
 local redirect_uri = os.getenv("REDIRECT_URI")
-
-local function b64(data)
-  local chars = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/"
-  return ((data:gsub(".", function(x)
-    local r, byte = "", x:byte()
-    for i = 8, 1, -1 do r = r .. (byte % 2 ^ i - byte % 2 ^ (i - 1) > 0 and "1" or "0") end
-    return r
-  end) .. "0000"):gsub("%d%d%d?%d?%d?%d?", function(x)
-    if #x < 6 then return "" end
-    local c = 0
-    for i = 1, 6 do c = c + (x:sub(i, i) == "1" and 2 ^ (6 - i) or 0) end
-    return chars:sub(c + 1, c + 1)
-  end) .. ({ "", "==", "=" })[#data % 3 + 1])
-end
 
 local function urlencode(s)
   return (s:gsub("[^%w%-%._~]", function(c) return string.format("%%%02X", string.byte(c)) end))
@@ -24,7 +10,7 @@ end
 
 wrk.method = "POST"
 wrk.headers["Content-Type"] = "application/x-www-form-urlencoded"
-wrk.headers["Authorization"] = "Basic " .. b64(client_id .. ":" .. secret)
+wrk.headers["Authorization"] = auth.header()
 wrk.body = "response_type=code&redirect_uri=" .. urlencode(redirect_uri) ..
   "&scope=inbox.read&state=bench&code_challenge=E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM" ..
   "&code_challenge_method=S256"

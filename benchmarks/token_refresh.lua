@@ -1,7 +1,7 @@
 -- wrk script: one refresh_token grant per request, each with its own never-used token.
 -- TOKENS_FILE lists them one per line; thread k of n takes lines k, k+n, k+2n, ...
-local client_id = os.getenv("CLIENT_ID")
-local secret = os.getenv("CLIENT_SECRET")
+package.path = "benchmarks/?.lua;" .. package.path
+local auth = require("basic_auth")
 local counter = 0
 local threads = {}
 
@@ -9,20 +9,6 @@ function setup(thread)
   counter = counter + 1
   thread:set("tid", counter)
   table.insert(threads, thread)
-end
-
-local function b64(data)
-  local chars = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/"
-  return ((data:gsub(".", function(x)
-    local r, byte = "", x:byte()
-    for i = 8, 1, -1 do r = r .. (byte % 2 ^ i - byte % 2 ^ (i - 1) > 0 and "1" or "0") end
-    return r
-  end) .. "0000"):gsub("%d%d%d?%d?%d?%d?", function(x)
-    if #x < 6 then return "" end
-    local c = 0
-    for i = 1, 6 do c = c + (x:sub(i, i) == "1" and 2 ^ (6 - i) or 0) end
-    return chars:sub(c + 1, c + 1)
-  end) .. ({ "", "==", "=" })[#data % 3 + 1])
 end
 
 local tokens = {}
@@ -37,7 +23,7 @@ function init(args)
   end
   wrk.method = "POST"
   wrk.headers["Content-Type"] = "application/x-www-form-urlencoded"
-  wrk.headers["Authorization"] = "Basic " .. b64(client_id .. ":" .. secret)
+  wrk.headers["Authorization"] = auth.header()
 end
 
 function request()
