@@ -126,6 +126,7 @@ async def _redeem(
     refusal = key_binding_refusal(record.dpop_jkt, request.dpop_jkt)
     if refusal is not None:
         return refusal
+    await tx.lock_grant(record.grant_id)
     grant = await tx.get_grant(record.grant_id)
     shape: TokenShape | None = None
     if record.consumed_at is None and grant is not None and grant.revoked_at is None:

@@ -53,6 +53,7 @@ async def _refresh(
     shape = narrow_or_error(params, allowed, ctx.settings.scopes)
     if isinstance(shape, OAuthError):
         return shape
+    await tx.lock_grant(token.grant_id)
     grant = await tx.get_grant(token.grant_id)
     if grant is None or grant.revoked_at is not None:
         return InvalidGrant("The grant was revoked.")

@@ -124,6 +124,10 @@ class GrantStore(Protocol):
 
     async def get_grant(self, grant_id: str) -> Grant | None: ...
 
+    async def lock_grant(self, grant_id: str) -> None:
+        """Holds the grant's row until the transaction ends. Every transaction that changes a
+        grant's codes or tokens takes this lock first, so they queue instead of deadlocking."""
+
     async def revoke_grant(self, grant_id: str, now: int) -> bool:
         """Revokes the grant and every token issued under it; True if it was not revoked."""
 

@@ -29,6 +29,9 @@ _UNAVAILABLE = (
     asyncpg.PostgresConnectionError,
     asyncpg.InterfaceError,
     asyncpg.CannotConnectNowError,
+    # Transient by nature: the client may simply retry.
+    asyncpg.DeadlockDetectedError,
+    asyncpg.SerializationError,
 )
 
 

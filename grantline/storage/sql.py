@@ -152,16 +152,18 @@ class SqlTransaction:
         return await self._revoke_grants_where("client_id", client_id, now)
 
     async def _revoke_grants_where(self, column: str, value: str, now: int) -> int:
-        # ``column`` is one of two fixed names, never input.
+        # ``column`` is one of two fixed names, never input. Grants before tokens, as in
+        # ``revoke_grant``.
+        revoked = await self._run(
+            f"UPDATE grants SET revoked_at = ? WHERE {column} = ? AND revoked_at IS NULL",
+            (now, value),
+        )
         await self._run(
             "UPDATE tokens SET revoked_at = ? WHERE revoked_at IS NULL AND grant_id IN "
             f"(SELECT grant_id FROM grants WHERE {column} = ?)",
             (now, value),
         )
-        return await self._run(
-            f"UPDATE grants SET revoked_at = ? WHERE {column} = ? AND revoked_at IS NULL",
-            (now, value),
-        )
+        return revoked
 
     # -- users ---------------------------------------------------------------------------
 
@@ -397,18 +399,23 @@ class SqlTransaction:
             resources=tuple(json.loads(row[8])),
         )
 
+    async def lock_grant(self, grant_id: str) -> None:
+        # A no-op UPDATE takes the row lock on every database (SQLite serialises writers
+        # anyway), without PostgreSQL-only SELECT ... FOR UPDATE.
+        await self._run("UPDATE grants SET revoked_at = revoked_at WHERE grant_id = ?", (grant_id,))
+
     async def revoke_grant(self, grant_id: str, now: int) -> bool:
+        # The grant row first, its tokens second: the order every writer of a grant's tokens
+        # follows (see ``lock_grant``), so concurrent rotations and revocations cannot deadlock.
+        revoked = await self._run(
+            "UPDATE grants SET revoked_at = ? WHERE grant_id = ? AND revoked_at IS NULL",
+            (now, grant_id),
+        )
         await self._run(
             "UPDATE tokens SET revoked_at = ? WHERE grant_id = ? AND revoked_at IS NULL",
             (now, grant_id),
         )
-        return (
-            await self._run(
-                "UPDATE grants SET revoked_at = ? WHERE grant_id = ? AND revoked_at IS NULL",
-                (now, grant_id),
-            )
-            == 1
-        )
+        return revoked == 1
 
     # -- authorization codes -------------------------------------------------------------
 
