@@ -54,3 +54,33 @@ def test_schema_check_on_postgres(postgres_url: str) -> None:
     finally:
         with psycopg.connect(ADMIN_URL, autocommit=True) as conn:
             conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')  # type: ignore[arg-type]
+
+
+async def test_lock_grant_makes_a_second_writer_wait(postgres_url: str) -> None:
+    import asyncio
+
+    from grantline.models import Grant
+    from tests.storage.conftest import _empty_tables
+
+    await _empty_tables(postgres_url)
+    first, second = PostgresStore(postgres_url), PostgresStore(postgres_url)
+    try:
+        async with first.transaction() as tx:
+            await tx.add_grant(Grant("g", "agent", "u", (), "req", 0))
+        order: list[str] = []
+
+        async def contender() -> None:
+            async with second.transaction() as tx:
+                await tx.lock_grant("g")
+                order.append("second locked")
+
+        async with first.transaction() as tx:
+            await tx.lock_grant("g")
+            waiting = asyncio.create_task(contender())
+            await asyncio.sleep(0.3)
+            order.append("first still holds it")
+        await asyncio.wait_for(waiting, 5)
+        assert order == ["first still holds it", "second locked"]
+    finally:
+        await first.close()
+        await second.close()
