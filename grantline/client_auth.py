@@ -34,7 +34,6 @@ __all__ = [
 
 #: Parameters that carry client credentials; never stored with a request.
 AUTH_PARAMS = frozenset({"client_secret", "client_assertion", "client_assertion_type"})
-_BASIC_CHALLENGE = {"WWW-Authenticate": 'Basic realm="grantline", charset="UTF-8"'}
 # Computed against unknown clients so that a miss costs the same as a wrong secret.
 _DUMMY_DIGEST = "0" * 64
 
@@ -62,9 +61,9 @@ def present_credentials(
             raise InvalidRequest("client_id does not match the authenticated client.")
         return PresentedCredentials(client_id, "client_secret_basic", secret)
     if authorization is not None:
-        raise InvalidClient("Unsupported Authorization scheme.", headers=_BASIC_CHALLENGE)
+        raise InvalidClient("Unsupported Authorization scheme.")
     if body_id is None:
-        raise InvalidClient("Client authentication is required.", headers=_BASIC_CHALLENGE)
+        raise InvalidClient("Client authentication is required.")
     if "client_secret" in params:
         return PresentedCredentials(body_id, "client_secret_post", params["client_secret"])
     return PresentedCredentials(body_id, "none", None)
@@ -103,10 +102,10 @@ def _decode_basic(encoded: str) -> tuple[str, str]:
     try:
         decoded = base64.b64decode(encoded, validate=True).decode("utf-8")
     except (binascii.Error, UnicodeDecodeError):
-        raise InvalidClient("Malformed Basic credentials.", headers=_BASIC_CHALLENGE) from None
+        raise InvalidClient("Malformed Basic credentials.") from None
     raw_id, sep, raw_secret = decoded.partition(":")
     if not sep or not raw_id:
-        raise InvalidClient("Malformed Basic credentials.", headers=_BASIC_CHALLENGE)
+        raise InvalidClient("Malformed Basic credentials.")
     return unquote_plus(raw_id), unquote_plus(raw_secret)
 
 
@@ -117,9 +116,8 @@ async def authenticate_client(
     matches; else ``invalid_client`` (401). Assertions are checked by ``verify_assertion``
     once the caller has the client's keys.
 
-    The challenge header goes with every 401 where Basic was used (RFC 6749 5.2).
+    Every ``InvalidClient`` carries the ``WWW-Authenticate`` challenge (RFC 6749 5.2).
     """
-    headers = _BASIC_CHALLENGE
     client = await clients.get_client(presented.client_id)
     if presented.secret is not None:
         stored = client.secret_digest if client is not None else None
@@ -127,15 +125,14 @@ async def authenticate_client(
     else:
         valid = True
     if client is None:
-        raise InvalidClient("Unknown client.", headers=headers, detail="unknown client_id")
+        raise InvalidClient("Unknown client.", detail="unknown client_id")
     if client.auth_method != presented.method:
         raise InvalidClient(
             f"This client must authenticate with {client.auth_method}.",
-            headers=headers,
             detail=f"used {presented.method}",
         )
     if not valid or (presented.secret is not None and client.secret_digest is None):
-        raise InvalidClient("Client authentication failed.", headers=headers, detail="bad secret")
+        raise InvalidClient("Client authentication failed.", detail="bad secret")
     return client
 
 

@@ -11,7 +11,6 @@ from collections.abc import Mapping
 from typing import ClassVar
 
 __all__ = [
-    "AccessDenied",
     "InvalidAuthorizationDetails",
     "InvalidClient",
     "InvalidDpopProof",
@@ -29,7 +28,6 @@ __all__ = [
     "UnauthorizedClient",
     "UnsupportedGrantType",
     "UnsupportedResponseType",
-    "UnsupportedTokenType",
     "UseDpopNonce",
 ]
 
@@ -142,14 +140,6 @@ class UnsupportedResponseType(OAuthError):
     default_description = "Only response_type=code is supported."
 
 
-class AccessDenied(OAuthError):
-    """RFC 6749 4.1.2.1: "The resource owner or authorization server denied the request." """
-
-    error = "access_denied"
-    status_code = 403
-    default_description = "The resource owner denied the request."
-
-
 class InvalidRequestUri(OAuthError):
     """RFC 9101 6.3 / RFC 9126 4: the ``request_uri`` is unknown, expired, already used or
     was pushed by another client. Never redirected: the stored redirect_uri may belong to a
@@ -182,14 +172,6 @@ class InvalidTarget(OAuthError):
 
     error = "invalid_target"
     default_description = "The requested resource is invalid or not allowed."
-
-
-class UnsupportedTokenType(OAuthError):
-    """RFC 7009 2.2.1: "The authorization server does not support the revocation of the
-    presented token type." """
-
-    error = "unsupported_token_type"
-    default_description = "This token type cannot be revoked here."
 
 
 class InvalidRequestObject(OAuthError):
