@@ -3,12 +3,14 @@ subprocess on a free port of 127.0.0.1, stopped (SIGTERM, then SIGKILL) afterwar
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 
 import pytest
 from playwright.sync_api import Browser
 
 from tests.integration.browser_support import launch_chromium
+from tests.integration.cluster_support import postgres_database
 from tests.integration.support import GrantlineServer, ServerFactory
 
 
@@ -48,3 +50,21 @@ def chromium() -> Iterator[Browser]:
     the server starts (name it before ``grantline_server``)."""
     with launch_chromium() as browser:
         yield browser
+
+
+#: Admin URL of a PostgreSQL server that may create databases; CI sets it.
+ADMIN_URL_VARIABLE = "GRANTLINE_TEST_POSTGRES_URL"
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def database_url(request: pytest.FixtureRequest) -> Iterator[str | None]:
+    """None for SQLite (the file init creates in the data directory), else a PostgreSQL
+    database made for this test and dropped after it."""
+    if request.param == "sqlite":
+        yield None
+        return
+    admin_url = os.environ.get(ADMIN_URL_VARIABLE)
+    if not admin_url:
+        pytest.skip(f"{ADMIN_URL_VARIABLE} is not set")
+    with postgres_database(admin_url) as url:
+        yield url

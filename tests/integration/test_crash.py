@@ -33,15 +33,12 @@ from tests.integration.cluster_support import (
     Cluster,
     Node,
     init_cluster,
-    postgres_database,
     start_nodes,
 )
 from tests.integration.support import SHUTDOWN_TIMEOUT, new_verifier, only_form, query_of, s256
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(45)]
 
-ADMIN_URL_VARIABLE = "GRANTLINE_TEST_POSTGRES_URL"
-BACKENDS = ["sqlite", "postgresql"]
 #: Threads driving whole flows at once, each with its own back channel and browsers.
 WORKERS = 8
 #: How long the load runs before the server is killed.
@@ -63,20 +60,6 @@ class Instance:
 
     cluster: Cluster
     database_url: str | None
-
-
-@pytest.fixture(params=BACKENDS)
-def database_url(request: pytest.FixtureRequest) -> Iterator[str | None]:
-    """None for SQLite (the file init creates in the data directory), else a PostgreSQL
-    database made for this test and dropped after it."""
-    if request.param == "sqlite":
-        yield None
-        return
-    admin_url = os.environ.get(ADMIN_URL_VARIABLE)
-    if not admin_url:
-        pytest.skip(f"{ADMIN_URL_VARIABLE} is not set")
-    with postgres_database(admin_url) as url:
-        yield url
 
 
 @pytest.fixture

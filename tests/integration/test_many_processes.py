@@ -9,7 +9,6 @@ process's memory, or if single use holds only within one process.
 
 from __future__ import annotations
 
-import os
 import secrets
 from collections import Counter
 from collections.abc import Iterator
@@ -26,15 +25,12 @@ from tests.integration.cluster_support import (
     Node,
     Post,
     post_all_at_once,
-    postgres_database,
     running_cluster,
 )
 from tests.integration.support import HTTP_TIMEOUT, new_verifier, only_form, query_of, s256
 
 pytestmark = pytest.mark.integration
 
-ADMIN_URL_VARIABLE = "GRANTLINE_TEST_POSTGRES_URL"
-BACKENDS = ["sqlite", "postgresql"]
 #: Concurrent requests per race, split evenly between the two processes.
 RACERS = 50
 #: Enough for everything one test records (a race records about one event per racer).
@@ -42,20 +38,6 @@ AUDIT_LINES = 500
 
 
 # -- fixtures ---------------------------------------------------------------------------------
-
-
-@pytest.fixture(params=BACKENDS)
-def database_url(request: pytest.FixtureRequest) -> Iterator[str | None]:
-    """None for SQLite (the file init creates in the data directory), else a PostgreSQL
-    database made for this test and dropped after it."""
-    if request.param == "sqlite":
-        yield None
-        return
-    admin_url = os.environ.get(ADMIN_URL_VARIABLE)
-    if not admin_url:
-        pytest.skip(f"{ADMIN_URL_VARIABLE} is not set")
-    with postgres_database(admin_url) as url:
-        yield url
 
 
 @pytest.fixture
