@@ -23,6 +23,7 @@ from grantline.models import (
     Token,
     User,
 )
+from grantline.storage.audit import AuditCheckpointRow, ChainedEvent
 
 __all__ = [
     "AuditLog",
@@ -146,6 +147,9 @@ class TokenStore(Protocol):
 
     async def get_token(self, token_digest: str) -> Token | None: ...
 
+    async def get_token_by_jti(self, jti: str) -> Token | None:
+        """The access token whose JWT carries ``jti``."""
+
     async def revoke_token(self, token_digest: str, now: int) -> bool:
         """Revokes one token; True if it was not revoked already."""
 
@@ -172,14 +176,33 @@ class SigningKeyStore(Protocol):
 
 class AuditLog(Protocol):
     async def append(self, event: AuditEvent) -> None:
-        """Appends within the current transaction."""
+        """Appends within the current transaction: the event is chained and stored when the
+        transaction commits, and is lost with it when it rolls back."""
 
     async def tail(self, limit: int) -> list[AuditEvent]:
         """The newest ``limit`` events, oldest first."""
 
     async def events_for(
-        self, *, request_id: str | None = None, grant_id: str | None = None
-    ) -> list[AuditEvent]: ...
+        self,
+        *,
+        request_id: str | None = None,
+        grant_id: str | None = None,
+        user_id: str | None = None,
+    ) -> list[AuditEvent]:
+        """Events that name any of the given ids, in chain order."""
+
+    async def chained_events(self, after_seq: int, limit: int) -> list[ChainedEvent]:
+        """Up to ``limit`` stored events after ``after_seq``, with their digests and links."""
+
+    async def audit_head(self) -> tuple[int, str]:
+        """The newest event's ``seq`` and chain hash (0 and the genesis hash when empty)."""
+
+    async def add_checkpoint(self, checkpoint: AuditCheckpointRow) -> bool: ...
+
+    async def list_checkpoints(self) -> list[AuditCheckpointRow]: ...
+
+    async def prune_event_bodies(self, before: int) -> int:
+        """Drops the bodies of events older than ``before``; the chain stays verifiable."""
 
 
 class Housekeeping(Protocol):

@@ -58,6 +58,7 @@ class PostgresTransaction(SqlTransaction):
 
     def __init__(self, conn: Any) -> None:
         self._conn = conn
+        self._pending = []
 
     async def _one(self, sql: str, args: Sequence[Any]) -> Any:
         return await self._conn.fetchrow(to_dollar_params(sql), *args)
@@ -98,7 +99,9 @@ class PostgresStore:
         try:
             pool = await self._get_pool()
             async with pool.acquire() as conn, conn.transaction():
-                yield PostgresTransaction(conn)
+                tx = PostgresTransaction(conn)
+                yield tx
+                await tx.seal_audit()
         except _UNAVAILABLE as exc:
             raise StorageUnavailable(type(exc).__name__) from exc
 

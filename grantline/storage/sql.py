@@ -18,7 +18,6 @@ from contextlib import asynccontextmanager
 from typing import Any, cast
 
 from grantline.models import (
-    AuditEvent,
     AuthMethod,
     AuthorizationCode,
     AuthorizationRequest,
@@ -33,6 +32,7 @@ from grantline.models import (
     User,
 )
 from grantline.storage import StorageUnavailable
+from grantline.storage.audit import SqlAuditLog, canonical_json
 
 __all__ = ["SQLiteStore", "SQLiteTransaction", "SqlTransaction", "connect_sqlite"]
 
@@ -47,25 +47,11 @@ def connect_sqlite(path: str) -> sqlite3.Connection:
     return conn
 
 
-def _dumps(value: Any) -> str:
-    return json.dumps(value, separators=(",", ":"), sort_keys=True, ensure_ascii=False)
-
-
-class SqlTransaction:
+class SqlTransaction(SqlAuditLog):
     """``storage.Transaction`` in portable SQL (``?`` placeholders, ``ON CONFLICT``); a
-    subclass supplies the three primitives for its database."""
+    subclass supplies the three primitives (``_one``, ``_all``, ``_run``) for its database."""
 
     __slots__ = ()
-
-    async def _one(self, sql: str, args: Sequence[Any]) -> Any:
-        raise NotImplementedError
-
-    async def _all(self, sql: str, args: Sequence[Any] = ()) -> list[Any]:
-        raise NotImplementedError
-
-    async def _run(self, sql: str, args: Sequence[Any]) -> int:
-        """Execute; the number of rows changed."""
-        raise NotImplementedError
 
     # -- clients -------------------------------------------------------------------------
 
@@ -114,7 +100,7 @@ class SqlTransaction:
             client.name,
             client.auth_method,
             client.secret_digest,
-            _dumps(meta),
+            canonical_json(meta),
             client.created_at,
             client.updated_at,
         )
@@ -220,8 +206,8 @@ class SqlTransaction:
             (
                 request.request_id,
                 request.client_id,
-                _dumps(request.request.to_json()),
-                _dumps(request.raw_params),
+                canonical_json(request.request.to_json()),
+                canonical_json(request.raw_params),
                 request.pushed,
                 request.created_at,
                 request.expires_at,
@@ -370,12 +356,12 @@ class SqlTransaction:
                 grant.grant_id,
                 grant.client_id,
                 grant.user_id,
-                _dumps(list(grant.scopes)),
+                canonical_json(list(grant.scopes)),
                 grant.request_id,
                 grant.created_at,
                 grant.revoked_at,
-                _dumps(list(grant.authorization_details)),
-                _dumps(list(grant.resources)),
+                canonical_json(list(grant.authorization_details)),
+                canonical_json(list(grant.resources)),
             ),
         )
 
@@ -492,13 +478,13 @@ class SqlTransaction:
                 t.kind,
                 t.grant_id,
                 t.client_id,
-                _dumps(list(t.scopes)),
+                canonical_json(list(t.scopes)),
                 t.created_at,
                 t.expires_at,
                 t.consumed_at,
                 t.revoked_at,
-                _dumps(list(t.audience)),
-                _dumps(list(t.authorization_details)),
+                canonical_json(list(t.audience)),
+                canonical_json(list(t.authorization_details)),
                 t.jti,
                 t.jkt,
             ),
@@ -508,8 +494,16 @@ class SqlTransaction:
         row = await self._one(
             f"SELECT {self._TOKEN_COLS} FROM tokens WHERE token_digest = ?", (token_digest,)
         )
-        if row is None:
-            return None
+        return None if row is None else self._token(row)
+
+    async def get_token_by_jti(self, jti: str) -> Token | None:
+        row = await self._one(
+            f"SELECT {self._TOKEN_COLS} FROM tokens WHERE jti = ? AND kind = 'access_token'", (jti,)
+        )
+        return None if row is None else self._token(row)
+
+    @staticmethod
+    def _token(row: Any) -> Token:
         return Token(
             token_digest=row[0],
             kind=cast(TokenKind, row[1]),
@@ -612,61 +606,6 @@ class SqlTransaction:
             (published_until, keep_kid, alg),
         )
 
-    # -- audit ---------------------------------------------------------------------------
-
-    _AUDIT_COLS = "seq, type, at, client_id, user_id, request_id, grant_id, data"
-
-    async def append(self, event: AuditEvent) -> None:
-        await self._run(
-            "INSERT INTO audit_events (type, at, client_id, user_id, request_id, grant_id, data) "
-            "VALUES (?, ?, ?, ?, ?, ?, ?)",
-            (
-                event.type,
-                event.at,
-                event.client_id,
-                event.user_id,
-                event.request_id,
-                event.grant_id,
-                _dumps(event.data),
-            ),
-        )
-
-    @staticmethod
-    def _event(row: Any) -> AuditEvent:
-        return AuditEvent(
-            seq=row[0],
-            type=row[1],
-            at=row[2],
-            client_id=row[3],
-            user_id=row[4],
-            request_id=row[5],
-            grant_id=row[6],
-            data=json.loads(row[7]),
-        )
-
-    async def tail(self, limit: int) -> list[AuditEvent]:
-        rows = await self._all(
-            f"SELECT {self._AUDIT_COLS} FROM audit_events ORDER BY seq DESC LIMIT ?", (limit,)
-        )
-        return [self._event(r) for r in reversed(rows)]
-
-    async def events_for(
-        self, *, request_id: str | None = None, grant_id: str | None = None
-    ) -> list[AuditEvent]:
-        conditions = [
-            f"{column} = ?"
-            for column, value in (("request_id", request_id), ("grant_id", grant_id))
-            if value is not None
-        ]
-        if not conditions:
-            return []
-        rows = await self._all(
-            f"SELECT {self._AUDIT_COLS} FROM audit_events WHERE {' OR '.join(conditions)} "
-            "ORDER BY seq",
-            [v for v in (request_id, grant_id) if v is not None],
-        )
-        return [self._event(r) for r in rows]
-
 
 class SQLiteTransaction(SqlTransaction):
     """One unit of work on an open SQLite connection."""
@@ -675,6 +614,7 @@ class SQLiteTransaction(SqlTransaction):
 
     def __init__(self, conn: sqlite3.Connection) -> None:
         self._conn = conn
+        self._pending = []
 
     async def _one(self, sql: str, args: Sequence[Any]) -> Any:
         return self._conn.execute(sql, args).fetchone()
@@ -702,8 +642,10 @@ class SQLiteStore:
                 self._conn.execute("BEGIN IMMEDIATE")
             except sqlite3.OperationalError as exc:
                 raise StorageUnavailable(str(exc)) from exc
+            tx = SQLiteTransaction(self._conn)
             try:
-                yield SQLiteTransaction(self._conn)
+                yield tx
+                await tx.seal_audit()
             except BaseException:
                 self._conn.execute("ROLLBACK")
                 raise

@@ -26,6 +26,8 @@ TABLES = {
     "signing_keys",
     "audit_events",
     "replay_cache",
+    "audit_head",
+    "audit_checkpoints",
 }
 
 
