@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import os
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -11,9 +13,11 @@ from starlette.applications import Starlette
 from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 
+from grantline.audit.checkpoint import checkpoint_periodically
 from grantline.client_keys import ClientKeys
 from grantline.context import Clock, Context, system_clock
 from grantline.endpoints import (
+    actions,
     authorize,
     dev,
     discovery,
@@ -61,6 +65,7 @@ def create_app(
         Route("/token", token.token, methods=["POST"]),
         Route("/introspect", introspect.introspect, methods=["POST"]),
         Route("/revoke", revoke.revoke, methods=["POST"]),
+        Route("/actions", actions.report_action, methods=["POST"]),
         Mount("/static", StaticFiles(directory=_STATIC), name="static"),
     ]
     if settings.dev_mode:
@@ -72,7 +77,22 @@ def create_app(
 
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        checkpoints = None
+        if settings.audit_checkpoint_interval:
+            checkpoints = asyncio.create_task(
+                checkpoint_periodically(
+                    store,
+                    settings.issuer,
+                    settings.audit_checkpoint_interval,
+                    clock,
+                    secret=settings.secret_key,
+                )
+            )
         yield
+        if checkpoints is not None:
+            checkpoints.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await checkpoints
         await store.close()
 
     app = Starlette(routes=routes, exception_handlers=exception_handlers(), lifespan=lifespan)

@@ -7,6 +7,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+from grantline.audit.redaction import Redactor
 from grantline.client_keys import ClientKeys
 from grantline.policy.authorization_details import DetailTypeRegistry
 from grantline.settings import Settings
@@ -30,6 +31,8 @@ class Context:
     client_keys: ClientKeys = field(default_factory=ClientKeys)
     digester: Digester = field(init=False)
     detail_types: DetailTypeRegistry = field(init=False)
+    #: What the audit trail keeps of authorization_details (per-type redaction rules).
+    redactor: Redactor = field(init=False)
     #: Bounds concurrent password hashing (argon2id: CPU and 64 MiB each) in this process.
     password_checks: asyncio.Semaphore = field(init=False)
 
@@ -39,3 +42,5 @@ class Context:
             self, "detail_types", DetailTypeRegistry(self.settings.authorization_details_types)
         )
         object.__setattr__(self, "password_checks", asyncio.Semaphore(2))
+        policies = {name: t.audit for name, t in self.settings.authorization_details_types.items()}
+        object.__setattr__(self, "redactor", Redactor(policies, self.settings.secret_key))

@@ -66,6 +66,7 @@ def detail_types_from_config(config: dict[str, Any]) -> dict[str, AuthorizationD
             description=str(table.get("description", name)),
             schema=schema,
             template=str(table.get("template", "")),
+            audit={str(k): str(v) for k, v in table.get("audit", {}).items()},
         )
     return types
 

@@ -10,6 +10,8 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlsplit
 
+from grantline.audit.redaction import parse_rule
+
 __all__ = [
     "PAR_LIFETIME_CAP",
     "SIGNING_ALGS",
@@ -32,6 +34,16 @@ class AuthorizationDetailType:
     schema: dict[str, Any]
     #: Jinja2 template rendering one item (its fields are the variables) as a sentence.
     template: str
+    #: Audit-trail redaction: dotted field path -> ``keep``, ``drop``, ``hash`` or ``mask:N``
+    #: (``grantline.audit.redaction``).
+    audit: dict[str, str] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        for path, rule in self.audit.items():
+            try:
+                parse_rule(rule)
+            except ValueError as exc:
+                raise ValueError(f"audit.{path}: {exc}") from None
 
 
 #: RFC 9126 section 2.2 leaves the lifetime to the server; a pushed request that lives for
@@ -92,6 +104,12 @@ class Settings:
     dpop_proof_window: int = 300
     #: Client assertions and request objects may not live longer than this (RFC 7523 3, FAPI).
     max_jwt_lifetime: int = 3600
+    #: Days after which audit event bodies are dropped (their digests keep the chain
+    #: verifiable); 0 keeps them for ever. Applied by ``grantline db prune``.
+    audit_retention_days: int = 0
+    #: Seconds between signed checkpoints of the audit chain written by ``grantline serve``;
+    #: 0 turns them off (``grantline audit checkpoint`` still writes one on demand).
+    audit_checkpoint_interval: int = 3600
     #: Enables /dev/callback, a page that shows the code to a person trying the server by hand.
     dev_mode: bool = False
 
@@ -106,6 +124,8 @@ class Settings:
             raise ValueError('profile must be "fapi2" or unset')
         if self.fapi2 and not self.require_pushed_authorization_requests:
             raise ValueError("the fapi2 profile requires require_pushed_authorization_requests")
+        if self.audit_retention_days < 0 or self.audit_checkpoint_interval < 0:
+            raise ValueError("audit_retention_days and audit_checkpoint_interval must be >= 0")
         if len(self.secret_key) < 32:
             raise ValueError("secret_key must be at least 32 bytes")
         parts = urlsplit(self.issuer)

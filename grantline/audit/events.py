@@ -51,6 +51,9 @@ EVENT_TYPES: dict[str, str] = {
     "signing_key.created": "A signing key was created.",
     "storage.pruned": "Expired requests, sessions, codes and tokens were deleted.",
     "signing_key.rotated": "A new signing key took over; older ones only verify until retired.",
+    "resource.action_allowed": "A resource server reported an action it allowed under a token.",
+    "resource.action_refused": "A resource server reported an action it refused under a token.",
+    "audit.bodies_pruned": "Bodies of events past their retention were dropped; digests remain.",
 }
 
 

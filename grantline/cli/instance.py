@@ -201,7 +201,8 @@ def db_prune(data_dir: str | None, keep_for: int) -> None:
     """Delete expired requests, interactions, sessions, codes, tokens and replay-cache entries.
 
     A rotated refresh token keeps its original expiry, so reuse is still detected until then;
-    grants and the audit trail are never pruned here.
+    grants and audit events are never deleted. With ``audit_retention_days`` set, the bodies of
+    older audit events are dropped; their digests keep the chain verifiable.
     """
     _, settings = load(data_dir)
     now = system_clock()
@@ -209,7 +210,15 @@ def db_prune(data_dir: str | None, keep_for: int) -> None:
     async def work(store: Store) -> dict[str, int]:
         async with store.transaction() as tx:
             deleted = await tx.prune_expired(now, keep_for=keep_for)
-            await tx.append(event("storage.pruned", now, deleted=deleted, keep_for=keep_for))
+            await tx.append(event("storage.pruned", now, deleted=dict(deleted), keep_for=keep_for))
+            if settings.audit_retention_days:
+                before = now - settings.audit_retention_days * 86400
+                dropped = await tx.prune_event_bodies(before)
+                deleted["audit event bodies"] = dropped
+                if dropped:
+                    await tx.append(
+                        event("audit.bodies_pruned", now, before=before, bodies=dropped)
+                    )
             return deleted
 
     deleted = run_with_store(settings, work)

@@ -180,7 +180,7 @@ async def _accept_plain(
                 request_id=stored.request_id,
                 scopes=list(auth_request.scopes),
                 resources=list(auth_request.resources),
-                authorization_details=list(auth_request.authorization_details),
+                authorization_details=ctx.redactor.details(auth_request.authorization_details),
                 redirect_uri=auth_request.redirect_uri,
             )
         )

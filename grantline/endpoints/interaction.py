@@ -8,13 +8,14 @@ same transaction that creates the grant, the code and their audit events.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 from dataclasses import dataclass
 
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 
 from grantline.audit import event
-from grantline.consent import approved_items, build_consent
+from grantline.consent import ConsentDocument, approved_items, build_consent
 from grantline.context import Context
 from grantline.endpoints._common import context_of
 from grantline.endpoints.authorize import revalidate
@@ -298,7 +299,7 @@ async def _consent_page(ctx: Context, loaded: _Loaded, user: User) -> Response:
                 client_id=loaded.client.client_id,
                 user_id=user.user_id,
                 request_id=loaded.stored.request_id,
-                document=document.text,
+                document=_audit_copy(ctx, loaded, document),
                 sha256=document.sha256,
             )
         )
@@ -309,3 +310,19 @@ async def _consent_page(ctx: Context, loaded: _Loaded, user: User) -> Response:
         action=f"/interaction/{loaded.token}/decision",
         csrf_token=csrf_token(ctx.digester, loaded.browser_token, loaded.token),
     )
+
+
+def _audit_copy(ctx: Context, loaded: _Loaded, shown: ConsentDocument) -> str:
+    """The consent document as the audit trail keeps it: the same rendering, over the items
+    as redacted for the trail. ``sha256`` stays that of the document the person saw."""
+    if not ctx.redactor:
+        return shown.text
+    request = dataclasses.replace(
+        loaded.stored.request,
+        authorization_details=tuple(
+            ctx.redactor.details(loaded.stored.request.authorization_details)
+        ),
+    )
+    return build_consent(
+        loaded.client, request, ctx.settings.scopes, ctx.detail_types.sentence
+    ).text

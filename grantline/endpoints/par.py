@@ -108,7 +108,7 @@ async def _store(ctx: Context, stored: StoredRequest) -> None:
                 request_id=stored.request_id,
                 scopes=list(req.scopes),
                 resources=list(req.resources),
-                authorization_details=list(req.authorization_details),
+                authorization_details=ctx.redactor.details(req.authorization_details),
                 redirect_uri=req.redirect_uri,
                 dpop_jkt=req.dpop_jkt,
                 expires_at=stored.expires_at,

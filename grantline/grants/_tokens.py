@@ -171,7 +171,13 @@ def grant_shape(grant: Grant) -> TokenShape:
 
 
 def token_event(
-    type_: str, client: Client, grant: Grant, shape: TokenShape, issued: Issued, now: int
+    ctx: Context,
+    type_: str,
+    client: Client,
+    grant: Grant,
+    shape: TokenShape,
+    issued: Issued,
+    now: int,
 ) -> AuditEvent:
     """The audit event for issued tokens: what they allow, never their values."""
     return event(
@@ -183,7 +189,7 @@ def token_event(
         grant_id=grant.grant_id,
         scopes=list(shape.scopes),
         audience=list(issued.audience),
-        authorization_details=list(shape.authorization_details),
+        authorization_details=ctx.redactor.details(shape.authorization_details),
         access_token_jti=issued.jti,
         refresh_token_id=issued.refresh_digest[:32],
         token_type=issued.body["token_type"],

@@ -73,7 +73,7 @@ async def issue_code(
             grant_id=grant.grant_id,
             scopes=list(req.scopes),
             resources=list(req.resources),
-            authorization_details=list(approved_details),
+            authorization_details=ctx.redactor.details(approved_details),
             expires_at=record.expires_at,
         )
     )
@@ -165,5 +165,5 @@ async def _redeem(
         return refusal
     assert grant is not None and shape is not None
     issued = await mint_tokens(ctx, tx, client, grant, shape, request.dpop_jkt, now)
-    await tx.append(token_event("token.issued", client, grant, shape, issued, now))
+    await tx.append(token_event(ctx, "token.issued", client, grant, shape, issued, now))
     return issued.body

@@ -70,5 +70,5 @@ async def _refresh(
         )
     assert grant is not None
     issued = await mint_tokens(ctx, tx, client, grant, shape, request.dpop_jkt, now)
-    await tx.append(token_event("token.refreshed", client, grant, shape, issued, now))
+    await tx.append(token_event(ctx, "token.refreshed", client, grant, shape, issued, now))
     return issued.body

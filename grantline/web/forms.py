@@ -7,7 +7,7 @@ from starlette.requests import Request
 from grantline.errors import InvalidRequest
 from grantline.protocol.params import parse_params
 
-__all__ = ["read_form", "read_query"]
+__all__ = ["read_body", "read_form", "read_query"]
 
 FORM_TYPE = "application/x-www-form-urlencoded"
 
@@ -15,9 +15,14 @@ FORM_TYPE = "application/x-www-form-urlencoded"
 async def read_form(request: Request, limit: int) -> dict[str, str]:
     """The form body as parameters: 413 above ``limit`` (RFC 9126 2.3), 400 for anything that
     is not ``application/x-www-form-urlencoded`` or repeats a parameter."""
+    return parse_params(await read_body(request, limit, FORM_TYPE))
+
+
+async def read_body(request: Request, limit: int, media_type: str) -> bytes:
+    """The raw body of a ``media_type`` request: 413 above ``limit``, 400 for another type."""
     content_type = request.headers.get("content-type", "")
-    if content_type.split(";", 1)[0].strip().lower() != FORM_TYPE:
-        raise InvalidRequest(f"The request body must be {FORM_TYPE}.")
+    if content_type.split(";", 1)[0].strip().lower() != media_type:
+        raise InvalidRequest(f"The request body must be {media_type}.")
     declared = request.headers.get("content-length")
     if declared is not None:
         if not declared.isdigit():
@@ -29,7 +34,7 @@ async def read_form(request: Request, limit: int) -> dict[str, str]:
         body += chunk
         if len(body) > limit:
             raise _too_large(limit)
-    return parse_params(bytes(body))
+    return bytes(body)
 
 
 def read_query(request: Request, limit: int) -> dict[str, str]:
