@@ -10,8 +10,8 @@ run: $(VENV)/.installed
 	$(BIN)/grantline serve
 
 test: $(VENV)/.installed
-	$(BIN)/ruff check grantline tests
-	$(BIN)/ruff format --check grantline tests
+	$(BIN)/ruff check grantline tests examples
+	$(BIN)/ruff format --check grantline tests examples
 	$(BIN)/mypy
 	$(BIN)/pytest --cov --cov-report=term
 

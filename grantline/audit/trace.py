@@ -23,6 +23,7 @@ STAGES: dict[str, str] = {
     "pushed_request.accepted": "pushed",
     "authorization_request.accepted": "pushed",
     "interaction.started": "opened",
+    "user.login_succeeded": "signed in",
     "consent.shown": "shown",
     "consent.decided": "decided",
     "code.issued": "code",
@@ -116,6 +117,8 @@ def _examine(ev: AuditEvent, state: _Request) -> tuple[str, list[str]]:
         if ev.type != "token.revoked":
             state.revoked_at = ev.at if state.revoked_at is None else state.revoked_at
         return f"{ev.type.replace('_', ' ')}", flags
+    if ev.type == "user.login_succeeded":
+        return f"{ev.user_id} signed in", flags
     return ", ".join(f"{k}={_key(v)}" for k, v in sorted(data.items()))[:300], flags
 
 

@@ -256,7 +256,7 @@ def trace(data_dir: str | None, ident: str, as_json: bool) -> None:
         click.echo(f"Trace of {subject}: {len(line_trace.lines)} events")
         for line in line_trace.lines:
             when = datetime.fromtimestamp(line.event.at, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-            click.echo(f"{line.event.seq:>6} {when} {line.stage:<8} {line.event.type}")
+            click.echo(f"{line.event.seq:>6} {when} {line.stage:<9} {line.event.type}")
             click.echo(f"{'':>6} {line.summary}")
             for flag in line.flags:
                 click.echo(f"{'':>6} !! {flag}")
