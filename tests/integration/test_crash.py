@@ -499,6 +499,8 @@ def test_sigkill_under_load_keeps_state_and_audit_trail_together(instance: Insta
         f"state and audit trail disagree after the crash ({census(after_crash)}; "
         f"{load.flows} flows done, interrupted: {[u.step for u in reached]}):\n" + "\n".join(gaps)
     )
+    # Whatever the crash cut short left no hole in the hash chain.
+    assert cluster.cli("audit", "verify").startswith("ok: "), census(after_crash)
     # The load got far enough to leave every kind of state behind.
     assert all(census(after_crash)[name] for name in ("grants", "access_tokens")), census(
         after_crash
@@ -537,3 +539,5 @@ def test_sigkill_under_load_keeps_state_and_audit_trail_together(instance: Insta
         f"state and audit trail disagree after the retries ({census(after_retries)}):\n"
         + "\n".join(gaps)
     )
+    verified = cluster.cli("audit", "verify")
+    assert verified.startswith(f"ok: {len(after_retries['events'])} events"), verified
