@@ -33,6 +33,8 @@ _INT_OPTIONS = (
     "max_query_bytes",
     "dpop_proof_window",
     "max_jwt_lifetime",
+    "audit_retention_days",
+    "audit_checkpoint_interval",
 )
 _BOOL_OPTIONS = ("require_pushed_authorization_requests", "dev_mode", "dpop_nonce_required")
 _STR_OPTIONS = ("access_token_signing_alg", "default_resource", "profile")

@@ -43,11 +43,20 @@ class VerifyReport:
 
 async def verify_chain(log: AuditLog, checkpoints: Sequence[Checkpoint] = ()) -> VerifyReport:
     report = VerifyReport()
-    wanted = {c.seq: c for c in checkpoints}
+    # A list per seq: two checkpoints of one seq that disagree must both be checked.
+    wanted: dict[int, list[Checkpoint]] = {}
+    for c in checkpoints:
+        wanted.setdefault(c.seq, []).append(c)
     prev_seq, prev = 0, GENESIS
+    head_seq, head_hash = prev_seq, prev
     while not report.problems:
         batch = await log.chained_events(prev_seq, _BATCH)
         if not batch:
+            head_seq, head_hash = await log.audit_head()
+            # On a live server an append may commit between the last batch and the head:
+            # read on rather than take the newer head for a truncation.
+            if head_seq > prev_seq and await log.chained_events(prev_seq, 1):
+                continue
             break
         for stored in batch:
             seq = stored.event.seq
@@ -63,8 +72,7 @@ async def verify_chain(log: AuditLog, checkpoints: Sequence[Checkpoint] = ()) ->
             if link(prev, stored.entry()) != stored.chain_hash:
                 report.problems.append(Problem(seq, _link_failure(seq, prev_seq)))
                 break
-            checkpoint = wanted.get(seq)
-            if checkpoint is not None and checkpoint.hash != stored.chain_hash:
+            if any(c.hash != stored.chain_hash for c in wanted.get(seq, ())):
                 report.problems.append(
                     Problem(seq, f"event {seq} differs from the checkpoint signed at {seq}")
                 )
@@ -74,13 +82,28 @@ async def verify_chain(log: AuditLog, checkpoints: Sequence[Checkpoint] = ()) ->
     report.checkpoints = len(checkpoints)
     if report.problems:
         return report
-    head_seq, head_hash = await log.audit_head()
-    if (head_seq, head_hash) != (prev_seq, prev):
+    if head_seq > prev_seq:
         report.problems.append(
             Problem(
                 prev_seq + 1,
                 f"the log ends at event {prev_seq} but its head names event {head_seq}: "
                 "the newest events were deleted",
+            )
+        )
+    elif head_seq < prev_seq:
+        report.problems.append(
+            Problem(
+                head_seq + 1,
+                f"event {head_seq + 1} is past the chain head (event {head_seq}): "
+                "events were inserted without moving the head",
+            )
+        )
+    elif head_hash != prev:
+        report.problems.append(
+            Problem(
+                prev_seq,
+                f"event {prev_seq} does not match the chain head: "
+                "the newest event or the head was rewritten",
             )
         )
     beyond = [c for c in checkpoints if c.seq > prev_seq]

@@ -76,7 +76,10 @@ async def _checkpoints(store: Store, settings: Settings, files: Sequence[str]) -
 
 
 def _checkpoint_text(path: str) -> str:
-    text = Path(path).read_text(encoding="utf-8").strip()
+    try:
+        text = Path(path).read_text(encoding="utf-8").strip()
+    except UnicodeDecodeError:
+        raise click.ClickException(f"{path}: not a checkpoint file") from None
     if text.startswith("{"):
         try:
             return str(json.loads(text)["checkpoint"])
