@@ -1,29 +1,62 @@
-"""The audit log's hash chain: every event commits to the one before it.
+"""The audit log's hash chains: every event commits to the one before it in its lane.
 
-One chain over the whole log, in ``seq`` order, rather than per-grant chains tied together by
-periodic Merkle roots. A single chain makes the order of events itself tamper-evident and lets
-``grantline audit verify`` name the first bad event with one pass; its price is that appends
-serialize on the chain head. Appends are buffered to the end of their transaction, so the head
-is held only for the last statements before COMMIT (see ``grantline.storage.sql``);
-``benchmarks/README.md`` has the measured cost on SQLite and PostgreSQL.
+The log is split into ``LANES`` chains. An event's lane follows from the authorization it
+belongs to (its pushed request, else its grant, else its client or user), so one
+authorization's whole line (pushed, shown, decided, code, tokens, actions) is one unbroken,
+ordered stretch of one chain. Signed checkpoints commit to every lane's head at once (their
+SHA-256 root), which ties the lanes together.
 
-An entry's link covers its header (seq, type, time, ids) and the SHA-256 of its JSON body, not
-the body itself, so retention can drop old bodies and the chain still verifies.
+Why lanes rather than one chain: appends serialize on their chain's head until COMMIT. With a
+single head, PostgreSQL serializes every audited transaction including its commit flush, and
+two processes on PostgreSQL pushed fewer than half as many requests as without the chain. With
+16 heads, transactions of different authorizations rarely meet (``benchmarks/README.md``).
+Why not one chain per grant: events without a grant (pushed requests, refusals, client and
+user changes) need a chain too, and per-grant heads would grow without bound.
+
+An entry's link covers its header (lane, position, type, time, ids) and the SHA-256 of its
+JSON body, not the body itself, so retention can drop old bodies and the chain still verifies.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Sequence
 from dataclasses import dataclass
 
-__all__ = ["FORMAT", "GENESIS", "ChainEntry", "body_digest", "link"]
+__all__ = [
+    "FORMAT",
+    "GENESIS",
+    "LANES",
+    "ChainEntry",
+    "body_digest",
+    "heads_root",
+    "lane_of",
+    "link",
+]
 
 #: Names the encoding below; a new encoding gets a new name, so old links stay checkable.
 FORMAT = "grantline-audit-v1"
 
-#: The ``prev`` of the first event.
+#: The ``prev`` of the first event of every lane.
 GENESIS = "0" * 64
+
+#: How many chains the log is split into; fixed by the schema (one head row each).
+LANES = 16
+
+
+def lane_of(
+    request_id: str | None, grant_id: str | None, client_id: str | None, user_id: str | None
+) -> int:
+    """The lane of an event: by its authorization when it has one, so that line stays whole."""
+    key = request_id or grant_id or client_id or user_id or ""
+    return int.from_bytes(hashlib.sha256(key.encode("utf-8")).digest()[:4], "big") % LANES
+
+
+def heads_root(heads: Sequence[tuple[int, int, str]]) -> str:
+    """SHA-256 over every lane's (lane, position, hash): what a checkpoint signs."""
+    encoded = json.dumps([FORMAT, [list(h) for h in sorted(heads)]], separators=(",", ":"))
+    return hashlib.sha256(encoded.encode("ascii")).hexdigest()
 
 
 def body_digest(data_text: str) -> str:
@@ -35,7 +68,8 @@ def body_digest(data_text: str) -> str:
 class ChainEntry:
     """What an event's link commits to."""
 
-    seq: int
+    lane: int
+    position: int
     type: str
     at: int
     client_id: str | None
@@ -52,7 +86,8 @@ def link(prev: str, entry: ChainEntry) -> str:
         [
             FORMAT,
             prev,
-            entry.seq,
+            entry.lane,
+            entry.position,
             entry.type,
             entry.at,
             entry.client_id,

@@ -1,9 +1,10 @@
-"""Recomputing the audit chain: the first event that does not match, named.
+"""Recomputing the audit chains: the first event that does not match, named.
 
-Each stored event must have the body digest of its stored body (unless retention dropped the
-body) and the link that follows from its predecessor's; the chain head must point at the last
-event; every checkpoint must name an event whose link it signed. The first failure is reported
-with what was found there, because a reviewer needs the spot, not a count.
+In every lane, each stored event must have the body digest of its stored body (unless
+retention dropped the body), the next position, and the link that follows from its
+predecessor's; the lane's head must point at its last event; every checkpoint must name, for
+each lane, an event whose link it signed. The first failure is reported with what was found
+there, because a reviewer needs the spot, not a count.
 """
 
 from __future__ import annotations
@@ -11,9 +12,10 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
-from grantline.audit.chain import GENESIS, body_digest, link
+from grantline.audit.chain import GENESIS, LANES, body_digest, heads_root, link
 from grantline.audit.checkpoint import Checkpoint
 from grantline.storage import AuditLog
+from grantline.storage.audit import ChainedEvent
 
 __all__ = ["Problem", "VerifyReport", "verify_chain"]
 
@@ -22,17 +24,25 @@ _BATCH = 5000
 
 @dataclass(frozen=True, slots=True)
 class Problem:
-    #: The stored seq where the chain first fails (the checkpoint's seq for a truncation).
-    seq: int
+    #: The stored event where a lane first fails; None when the failure is a missing event.
+    seq: int | None
+    lane: int
+    #: The position in the lane where the failure shows.
+    position: int
     reason: str
+
+    @property
+    def where(self) -> str:
+        spot = f"lane {self.lane} position {self.position}"
+        return f"event {self.seq} ({spot})" if self.seq is not None else spot
 
 
 @dataclass
 class VerifyReport:
     events: int = 0
     pruned_bodies: int = 0
-    last_seq: int = 0
-    last_hash: str = GENESIS
+    #: lane -> (position, link) as recomputed.
+    heads: dict[int, tuple[int, str]] = field(default_factory=dict)
     checkpoints: int = 0
     problems: list[Problem] = field(default_factory=list)
 
@@ -40,89 +50,101 @@ class VerifyReport:
     def ok(self) -> bool:
         return not self.problems
 
+    @property
+    def root(self) -> str:
+        return heads_root([(lane, p, h) for lane, (p, h) in self.heads.items()])
+
 
 async def verify_chain(log: AuditLog, checkpoints: Sequence[Checkpoint] = ()) -> VerifyReport:
-    report = VerifyReport()
-    # A list per seq: two checkpoints of one seq that disagree must both be checked.
-    wanted: dict[int, list[Checkpoint]] = {}
-    for c in checkpoints:
-        wanted.setdefault(c.seq, []).append(c)
-    prev_seq, prev = 0, GENESIS
-    head_seq, head_hash = prev_seq, prev
-    while not report.problems:
-        batch = await log.chained_events(prev_seq, _BATCH)
-        if not batch:
-            head_seq, head_hash = await log.audit_head()
-            # On a live server an append may commit between the last batch and the head:
-            # read on rather than take the newer head for a truncation.
-            if head_seq > prev_seq and await log.chained_events(prev_seq, 1):
-                continue
+    report = VerifyReport(checkpoints=len(checkpoints))
+    for lane in range(LANES):
+        problem = await _verify_lane(log, lane, checkpoints, report)
+        if problem is not None:
+            report.problems.append(problem)
             break
-        for stored in batch:
-            seq = stored.event.seq
-            assert seq is not None
-            report.events += 1
-            if stored.data_text is None:
-                report.pruned_bodies += 1
-            elif body_digest(stored.data_text) != stored.body_sha256:
-                report.problems.append(
-                    Problem(seq, f"the body of event {seq} ({stored.event.type}) was changed")
-                )
-                break
-            if link(prev, stored.entry()) != stored.chain_hash:
-                report.problems.append(Problem(seq, _link_failure(seq, prev_seq)))
-                break
-            if any(c.hash != stored.chain_hash for c in wanted.get(seq, ())):
-                report.problems.append(
-                    Problem(seq, f"event {seq} differs from the checkpoint signed at {seq}")
-                )
-                break
-            prev_seq, prev = seq, stored.chain_hash
-    report.last_seq, report.last_hash = prev_seq, prev
-    report.checkpoints = len(checkpoints)
-    if report.problems:
-        return report
-    if head_seq > prev_seq:
-        report.problems.append(
-            Problem(
-                prev_seq + 1,
-                f"the log ends at event {prev_seq} but its head names event {head_seq}: "
-                "the newest events were deleted",
-            )
-        )
-    elif head_seq < prev_seq:
-        report.problems.append(
-            Problem(
-                head_seq + 1,
-                f"event {head_seq + 1} is past the chain head (event {head_seq}): "
-                "events were inserted without moving the head",
-            )
-        )
-    elif head_hash != prev:
-        report.problems.append(
-            Problem(
-                prev_seq,
-                f"event {prev_seq} does not match the chain head: "
-                "the newest event or the head was rewritten",
-            )
-        )
-    beyond = [c for c in checkpoints if c.seq > prev_seq]
-    if beyond:
-        first = min(beyond, key=lambda c: c.seq)
-        report.problems.append(
-            Problem(
-                prev_seq + 1,
-                f"the log ends at event {prev_seq} but a checkpoint signed at {first.seq} "
-                "covers more: events were deleted from the end",
-            )
-        )
     return report
 
 
-def _link_failure(seq: int, prev_seq: int) -> str:
-    if seq != prev_seq + 1:
-        return (
-            f"event {seq} does not follow event {prev_seq}: events between them were deleted, "
-            "or rows were reordered"
+async def _verify_lane(
+    log: AuditLog, lane: int, checkpoints: Sequence[Checkpoint], report: VerifyReport
+) -> Problem | None:
+    # Every checkpoint's head of this lane: two that disagree must both be checked.
+    signed: dict[int, list[str]] = {}
+    for c in checkpoints:
+        position, link_hash = c.heads.get(lane, (0, GENESIS))
+        signed.setdefault(position, []).append(link_hash)
+    prev_pos, prev = 0, GENESIS
+    head_pos, head_hash = prev_pos, prev
+    while True:
+        batch = await log.chained_events(lane, prev_pos, _BATCH)
+        if not batch:
+            head_pos, head_hash = (await log.audit_heads()).get(lane, (0, GENESIS))
+            # On a live server an append may commit between the last batch and the head:
+            # read on rather than take the newer head for a truncation.
+            if head_pos > prev_pos and await log.chained_events(lane, prev_pos, 1):
+                continue
+            break
+        for stored in batch:
+            problem = _check(stored, prev_pos, prev, signed)
+            if problem is not None:
+                return problem
+            report.events += 1
+            report.pruned_bodies += stored.data_text is None
+            prev_pos, prev = stored.position, stored.chain_hash
+    report.heads[lane] = (prev_pos, prev)
+    return _check_end(lane, prev_pos, prev, head_pos, head_hash, max(signed, default=0))
+
+
+def _check(
+    stored: ChainedEvent, prev_pos: int, prev: str, signed: dict[int, list[str]]
+) -> Problem | None:
+    seq, lane, position = stored.event.seq, stored.lane, stored.position
+    if stored.data_text is not None and body_digest(stored.data_text) != stored.body_sha256:
+        reason = f"the body of event {seq} ({stored.event.type}) was changed"
+        return Problem(seq, lane, position, reason)
+    if link(prev, stored.entry()) != stored.chain_hash:
+        if position != prev_pos + 1:
+            reason = (
+                f"event {seq} does not follow lane {lane} position {prev_pos}: events between "
+                "them were deleted, or rows were reordered"
+            )
+        else:
+            reason = (
+                f"event {seq} does not link to its predecessor in lane {lane}: its header, "
+                "order or link was edited"
+            )
+        return Problem(seq, lane, position, reason)
+    if any(h != stored.chain_hash for h in signed.get(position, ())):
+        reason = f"event {seq} differs from the one a checkpoint signed at lane {lane} {position}"
+        return Problem(seq, lane, position, reason)
+    return None
+
+
+def _check_end(
+    lane: int, last: int, last_hash: str, head: int, head_hash: str, checkpointed: int
+) -> Problem | None:
+    if head > last:
+        reason = (
+            f"lane {lane} ends at position {last} but its head names position {head}: "
+            "the newest events were deleted"
         )
-    return f"event {seq} does not link to event {prev_seq}: its header, order or link was edited"
+        return Problem(None, lane, last + 1, reason)
+    if head < last:
+        reason = (
+            f"lane {lane} position {head + 1} is past the lane head (position {head}): "
+            "events were inserted without moving the head"
+        )
+        return Problem(None, lane, head + 1, reason)
+    if head_hash != last_hash:
+        reason = (
+            f"lane {lane} position {last} does not match the lane head: the newest event or "
+            "the head was rewritten"
+        )
+        return Problem(None, lane, last, reason)
+    if checkpointed > last:
+        reason = (
+            f"lane {lane} ends at position {last} but a checkpoint signed position "
+            f"{checkpointed}: events were deleted from the end"
+        )
+        return Problem(None, lane, last + 1, reason)
+    return None

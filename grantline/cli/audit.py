@@ -65,7 +65,8 @@ async def _checkpoints(store: Store, settings: Settings, files: Sequence[str]) -
     """The checkpoints the database keeps plus those given as files, each signature checked."""
     found: list[Checkpoint] = []
     async with store.reader() as tx:
-        tokens = [(f"stored checkpoint {c.seq}", c.jws) for c in await tx.list_checkpoints()]
+        stored = await tx.list_checkpoints()
+        tokens = [(f"stored checkpoint {c.root[:16]}", c.jws) for c in stored]
         tokens += [(path, _checkpoint_text(path)) for path in files]
         for origin, token in tokens:
             try:
@@ -108,13 +109,13 @@ def verify(data_dir: str | None, checkpoint_files: tuple[str, ...]) -> None:
 
     report = run_with_store(settings, work)
     for problem in report.problems:
-        click.echo(f"FAILED at event {problem.seq}: {problem.reason}", err=True)
+        click.echo(f"FAILED at {problem.where}: {problem.reason}", err=True)
     if not report.ok:
         sys.exit(1)
     pruned = f", {report.pruned_bodies} with pruned bodies" if report.pruned_bodies else ""
     click.echo(
-        f"ok: {report.events} events{pruned}, chain head {report.last_seq} "
-        f"{report.last_hash}, {report.checkpoints} checkpoints matched"
+        f"ok: {report.events} events{pruned} in {len(report.heads)} lanes, heads root "
+        f"{report.root}, {report.checkpoints} checkpoints matched"
     )
 
 
@@ -124,7 +125,7 @@ def verify(data_dir: str | None, checkpoint_files: tuple[str, ...]) -> None:
     "-o", "--output", type=click.Path(dir_okay=False), help="Write to this file, not stdout."
 )
 def checkpoint(data_dir: str | None, output: str | None) -> None:
-    """Sign the chain head, keep the checkpoint, and write it out for safekeeping."""
+    """Sign every lane's head, keep the checkpoint, and write it out for safekeeping."""
     _, settings = load(data_dir)
     now = system_clock()
 
@@ -138,8 +139,7 @@ def checkpoint(data_dir: str | None, output: str | None) -> None:
     document = json.dumps(
         {
             "issuer": settings.issuer,
-            "seq": row.seq,
-            "hash": row.hash,
+            "root": row.root,
             "at": row.at,
             "checkpoint": row.jws,
         },
@@ -149,7 +149,7 @@ def checkpoint(data_dir: str | None, output: str | None) -> None:
         click.echo(document)
     else:
         Path(output).write_text(document + "\n", encoding="utf-8")
-        click.echo(f"checkpoint at event {row.seq} written to {output}", err=True)
+        click.echo(f"checkpoint of heads root {row.root} written to {output}", err=True)
 
 
 def _parse_since(value: str | None) -> int:
@@ -178,13 +178,15 @@ def export(data_dir: str | None, since: str | None, format_: str) -> None:
     async def work(store: Store) -> None:
         after = 0
         async with store.reader() as tx:
-            while batch := await tx.chained_events(after, 5000):
+            while batch := await tx.chained_since(after, 5000):
                 for stored in batch:
                     ev = stored.event
                     if ev.at >= start:
                         line = dataclasses.asdict(ev) | {
                             "body_sha256": stored.body_sha256,
                             "chain_hash": stored.chain_hash,
+                            "lane": stored.lane,
+                            "position": stored.position,
                             "body_pruned": stored.data_text is None,
                         }
                         click.echo(json.dumps(line, sort_keys=True, ensure_ascii=False))

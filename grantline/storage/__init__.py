@@ -191,11 +191,15 @@ class AuditLog(Protocol):
     ) -> list[AuditEvent]:
         """Events that name any of the given ids, in chain order."""
 
-    async def chained_events(self, after_seq: int, limit: int) -> list[ChainedEvent]:
-        """Up to ``limit`` stored events after ``after_seq``, with their digests and links."""
+    async def chained_events(self, lane: int, after: int, limit: int) -> list[ChainedEvent]:
+        """Up to ``limit`` stored events of ``lane`` after position ``after``, in chain order,
+        with their digests and links."""
 
-    async def audit_head(self) -> tuple[int, str]:
-        """The newest event's ``seq`` and chain hash (0 and the genesis hash when empty)."""
+    async def chained_since(self, after_seq: int, limit: int) -> list[ChainedEvent]:
+        """Up to ``limit`` stored events after ``after_seq``, in ``seq`` order."""
+
+    async def audit_heads(self) -> dict[int, tuple[int, str]]:
+        """Every lane's newest position and link (0 and the genesis hash when empty)."""
 
     async def add_checkpoint(self, checkpoint: AuditCheckpointRow) -> bool: ...
 

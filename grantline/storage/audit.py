@@ -1,10 +1,11 @@
 """The audit log in SQL: appends buffered to the end of their transaction and chained there.
 
 ``append`` only remembers the event. ``seal_audit``, which the store calls right before COMMIT,
-takes the chain head's row lock (one UPDATE), links the buffered events after it, inserts them
-and moves the head. Holding the head for those last statements only, rather than from the first
-append, keeps PostgreSQL transactions that write events from queueing behind each other's
-whole unit of work; on SQLite the write lock is already held from BEGIN IMMEDIATE.
+takes the head row of each lane it writes to (one UPDATE each, in lane order so that two
+transactions never wait on each other crosswise), links the buffered events after it, inserts
+them and moves the head. Holding heads for those last statements only, rather than from the
+first append, keeps PostgreSQL transactions that write events from queueing behind each
+other's whole unit of work; on SQLite the write lock is already held from BEGIN IMMEDIATE.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from grantline.audit.chain import ChainEntry, body_digest, link
+from grantline.audit.chain import ChainEntry, body_digest, lane_of, link
 from grantline.models import AuditEvent
 
 __all__ = ["AuditCheckpointRow", "ChainedEvent", "SqlAuditLog", "canonical_json"]
@@ -30,6 +31,8 @@ class ChainedEvent:
     """An event as stored, with what ``grantline audit verify`` recomputes."""
 
     event: AuditEvent
+    lane: int
+    position: int
     #: The body exactly as stored; None once retention pruned it.
     data_text: str | None
     body_sha256: str
@@ -37,16 +40,23 @@ class ChainedEvent:
 
     def entry(self) -> ChainEntry:
         e = self.event
-        assert e.seq is not None
         return ChainEntry(
-            e.seq, e.type, e.at, e.client_id, e.user_id, e.request_id, e.grant_id, self.body_sha256
+            self.lane,
+            self.position,
+            e.type,
+            e.at,
+            e.client_id,
+            e.user_id,
+            e.request_id,
+            e.grant_id,
+            self.body_sha256,
         )
 
 
 @dataclass(frozen=True, slots=True)
 class AuditCheckpointRow:
-    seq: int
-    hash: str
+    #: ``heads_root`` of the lane heads the checkpoint signs.
+    root: str
     at: int
     jws: str
 
@@ -67,7 +77,14 @@ class SqlAuditLog:
     async def _run(self, sql: str, args: Sequence[Any]) -> int:
         raise NotImplementedError
 
-    _COLS = "seq, type, at, client_id, user_id, request_id, grant_id, data, body_sha256, chain_hash"
+    _COLS = (
+        "seq, type, at, client_id, user_id, request_id, grant_id, data, body_sha256, "
+        "chain_hash, lane, position"
+    )
+    _INSERT = (
+        "INSERT INTO audit_events (type, at, client_id, user_id, request_id, grant_id, data, "
+        "body_sha256, chain_hash, lane, position) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+    )
 
     async def append(self, event: AuditEvent) -> None:
         self._pending.append(event)
@@ -77,15 +94,25 @@ class SqlAuditLog:
         if not self._pending:
             return
         events, self._pending = self._pending, []
-        head = await self._one(
-            "UPDATE audit_head SET seq = seq + ? WHERE id = 1 RETURNING seq, hash", (len(events),)
-        )
-        seq, prev = head[0] - len(events), head[1]
-        for event in events:
-            seq += 1
+        lanes = [lane_of(e.request_id, e.grant_id, e.client_id, e.user_id) for e in events]
+        heads: dict[int, tuple[int, str]] = {}
+        for lane in sorted(set(lanes)):
+            # Reserve the lane's next positions; heads are taken in lane order, so two
+            # transactions never wait on each other crosswise.
+            count = lanes.count(lane)
+            row = await self._one(
+                "UPDATE audit_head SET position = position + ? WHERE lane = ? "
+                "RETURNING position, hash",
+                (count, lane),
+            )
+            heads[lane] = (row[0] - count, row[1])
+        # Inserted in the order they were appended, so ``seq`` keeps the order of events.
+        for event, lane in zip(events, lanes, strict=True):
+            position, prev = heads[lane]
             data = canonical_json(event.data)
             entry = ChainEntry(
-                seq,
+                lane,
+                position + 1,
                 event.type,
                 event.at,
                 event.client_id,
@@ -94,11 +121,11 @@ class SqlAuditLog:
                 event.grant_id,
                 body_digest(data),
             )
-            prev = link(prev, entry)
+            chain_hash = link(prev, entry)
+            heads[lane] = (entry.position, chain_hash)
             await self._run(
-                f"INSERT INTO audit_events ({self._COLS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                self._INSERT,
                 (
-                    seq,
                     entry.type,
                     entry.at,
                     entry.client_id,
@@ -107,10 +134,13 @@ class SqlAuditLog:
                     entry.grant_id,
                     data,
                     entry.body_sha256,
-                    prev,
+                    chain_hash,
+                    lane,
+                    entry.position,
                 ),
             )
-        await self._run("UPDATE audit_head SET hash = ? WHERE id = 1", (prev,))
+        for lane, (_, chain_hash) in sorted(heads.items()):
+            await self._run("UPDATE audit_head SET hash = ? WHERE lane = ?", (chain_hash, lane))
 
     @staticmethod
     def _chained(row: Any) -> ChainedEvent:
@@ -124,7 +154,7 @@ class SqlAuditLog:
             grant_id=row[6],
             data={} if row[7] is None else json.loads(row[7]),
         )
-        return ChainedEvent(event, row[7], row[8], row[9])
+        return ChainedEvent(event, row[10], row[11], row[7], row[8], row[9])
 
     async def tail(self, limit: int) -> list[AuditEvent]:
         rows = await self._all(
@@ -158,29 +188,38 @@ class SqlAuditLog:
         )
         return [self._chained(r).event for r in rows]
 
-    async def chained_events(self, after_seq: int, limit: int) -> list[ChainedEvent]:
-        """Stored events after ``after_seq`` in chain order, as stored, for verify/export."""
+    async def chained_events(self, lane: int, after: int, limit: int) -> list[ChainedEvent]:
+        """Stored events of ``lane`` after position ``after``, in chain order, as stored."""
+        rows = await self._all(
+            f"SELECT {self._COLS} FROM audit_events WHERE lane = ? AND position > ? "
+            "ORDER BY position LIMIT ?",
+            (lane, after, limit),
+        )
+        return [self._chained(r) for r in rows]
+
+    async def chained_since(self, after_seq: int, limit: int) -> list[ChainedEvent]:
+        """Stored events after ``after_seq`` in ``seq`` order (every lane), as stored."""
         rows = await self._all(
             f"SELECT {self._COLS} FROM audit_events WHERE seq > ? ORDER BY seq LIMIT ?",
             (after_seq, limit),
         )
         return [self._chained(r) for r in rows]
 
-    async def audit_head(self) -> tuple[int, str]:
-        row = await self._one("SELECT seq, hash FROM audit_head WHERE id = 1", ())
-        return int(row[0]), str(row[1])
+    async def audit_heads(self) -> dict[int, tuple[int, str]]:
+        """Every lane's newest position and link (0 and the genesis hash when empty)."""
+        rows = await self._all("SELECT lane, position, hash FROM audit_head ORDER BY lane")
+        return {int(r[0]): (int(r[1]), str(r[2])) for r in rows}
 
     async def add_checkpoint(self, checkpoint: AuditCheckpointRow) -> bool:
-        """Keeps a signed checkpoint; False when one for that ``seq`` exists already."""
+        """Keeps a signed checkpoint; False when one of the same heads exists already."""
         added = await self._run(
-            "INSERT INTO audit_checkpoints (seq, hash, at, jws) VALUES (?, ?, ?, ?) "
-            "ON CONFLICT DO NOTHING",
-            (checkpoint.seq, checkpoint.hash, checkpoint.at, checkpoint.jws),
+            "INSERT INTO audit_checkpoints (root, at, jws) VALUES (?, ?, ?) ON CONFLICT DO NOTHING",
+            (checkpoint.root, checkpoint.at, checkpoint.jws),
         )
         return added == 1
 
     async def list_checkpoints(self) -> list[AuditCheckpointRow]:
-        rows = await self._all("SELECT seq, hash, at, jws FROM audit_checkpoints ORDER BY seq")
+        rows = await self._all("SELECT root, at, jws FROM audit_checkpoints ORDER BY at, root")
         return [AuditCheckpointRow(*r) for r in rows]
 
     async def prune_event_bodies(self, before: int) -> int:

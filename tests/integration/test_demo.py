@@ -104,4 +104,4 @@ def test_the_demo_pays_inside_the_grant_refuses_outside_and_traces_the_line(
     ]
     assert "!! action outside the grant, refused by the resource server" in trace
     assert "1 mismatch(es) flagged" in trace
-    assert re.search(r"ok: 14 events, chain head 14 [0-9a-f]{64}", shown)
+    assert re.search(r"ok: 14 events in 16 lanes, heads root [0-9a-f]{64}", shown)

@@ -17,7 +17,7 @@ import asyncpg
 import psycopg
 import pytest
 
-from grantline.audit.chain import GENESIS
+from grantline.audit.chain import GENESIS, LANES
 from grantline.storage import Store
 from grantline.storage.postgres import PostgresStore
 from grantline.storage.schema import upgrade
@@ -63,8 +63,11 @@ async def _empty_tables(url: str) -> None:
         )
         names = ", ".join(f'"{row["tablename"]}"' for row in tables)
         await conn.execute(f"TRUNCATE {names} RESTART IDENTITY")
-        # The chain head is the one row an empty log has.
-        await conn.execute("INSERT INTO audit_head (id, seq, hash) VALUES (1, 0, $1)", GENESIS)
+        # The lane heads are the rows an empty log has.
+        await conn.executemany(
+            "INSERT INTO audit_head (lane, position, hash) VALUES ($1, 0, $2)",
+            [(lane, GENESIS) for lane in range(LANES)],
+        )
     finally:
         await conn.close()
 
