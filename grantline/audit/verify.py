@@ -1,10 +1,10 @@
 """Recomputing the audit chains: the first event that does not match, named.
 
 In every lane, each stored event must have the body digest of its stored body (unless
-retention dropped the body), the next position, and the link that follows from its
-predecessor's; the lane's head must point at its last event; every checkpoint must name, for
-each lane, an event whose link it signed. The first failure is reported with what was found
-there, because a reviewer needs the spot, not a count.
+retention dropped the body), the next position, the link that follows from its
+predecessor's and a higher ``seq``; the lane's head must point at its last event; every
+checkpoint must name, for each lane, an event whose link it signed. The first failure is
+reported with what was found there, because a reviewer needs the spot, not a count.
 """
 
 from __future__ import annotations
@@ -73,7 +73,7 @@ async def _verify_lane(
     for c in checkpoints:
         position, link_hash = c.heads.get(lane, (0, GENESIS))
         signed.setdefault(position, []).append(link_hash)
-    prev_pos, prev = 0, GENESIS
+    prev_pos, prev, prev_seq = 0, GENESIS, 0
     head_pos, head_hash = prev_pos, prev
     while True:
         batch = await log.chained_events(lane, prev_pos, _BATCH)
@@ -85,18 +85,18 @@ async def _verify_lane(
                 continue
             break
         for stored in batch:
-            problem = _check(stored, prev_pos, prev, signed)
+            problem = _check(stored, prev_pos, prev, prev_seq, signed)
             if problem is not None:
                 return problem
             report.events += 1
             report.pruned_bodies += stored.data_text is None
-            prev_pos, prev = stored.position, stored.chain_hash
+            prev_pos, prev, prev_seq = stored.position, stored.chain_hash, stored.event.seq or 0
     report.heads[lane] = (prev_pos, prev)
     return _check_end(lane, prev_pos, prev, head_pos, head_hash, max(signed, default=0))
 
 
 def _check(
-    stored: ChainedEvent, prev_pos: int, prev: str, signed: dict[int, list[str]]
+    stored: ChainedEvent, prev_pos: int, prev: str, prev_seq: int, signed: dict[int, list[str]]
 ) -> Problem | None:
     seq, lane, position = stored.event.seq, stored.lane, stored.position
     if stored.data_text is not None and body_digest(stored.data_text) != stored.body_sha256:
@@ -114,8 +114,19 @@ def _check(
                 "order or link was edited"
             )
         return Problem(seq, lane, position, reason)
+    # ``seq`` is not linked, but readers (tail, trace, export) order by it, and within a lane
+    # it rises with the position: appends to a lane wait for the lane head until COMMIT.
+    if (seq or 0) <= prev_seq:
+        reason = (
+            f"event {seq} follows event {prev_seq} in lane {lane} but not in seq order: "
+            "rows were reordered"
+        )
+        return Problem(seq, lane, position, reason)
     if any(h != stored.chain_hash for h in signed.get(position, ())):
-        reason = f"event {seq} differs from the one a checkpoint signed at lane {lane} {position}"
+        reason = (
+            f"event {seq} differs from the one a checkpoint signed at lane {lane} "
+            f"position {position}"
+        )
         return Problem(seq, lane, position, reason)
     return None
 

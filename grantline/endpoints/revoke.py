@@ -43,6 +43,9 @@ async def _revoke(ctx: Context, client: Client, value: str, hint: str | None) ->
         token = await find_token(ctx, tx, value, hint)
         if token is None:
             return None
+        # The grant's pushed request puts these events in its authorization's audit lane.
+        grant = await tx.get_grant(token.grant_id)
+        request_id = None if grant is None else grant.request_id
         if token.client_id != client.client_id:
             await tx.append(
                 event(
@@ -50,6 +53,7 @@ async def _revoke(ctx: Context, client: Client, value: str, hint: str | None) ->
                     now,
                     client_id=client.client_id,
                     grant_id=token.grant_id,
+                    request_id=request_id,
                     owner_client_id=token.client_id,
                 )
             )
@@ -62,6 +66,7 @@ async def _revoke(ctx: Context, client: Client, value: str, hint: str | None) ->
                         now,
                         client_id=client.client_id,
                         grant_id=token.grant_id,
+                        request_id=request_id,
                         reason="refresh token revoked by the client",
                     )
                 )
@@ -72,6 +77,7 @@ async def _revoke(ctx: Context, client: Client, value: str, hint: str | None) ->
                     now,
                     client_id=client.client_id,
                     grant_id=token.grant_id,
+                    request_id=request_id,
                     access_token_jti=token.jti,
                 )
             )

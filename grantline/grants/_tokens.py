@@ -204,7 +204,15 @@ async def refuse_replay(
     """A single-use credential came back: revoke everything its grant produced, record it,
     and refuse. The server cannot tell the legitimate holder from the thief, so both lose."""
     revoked = await tx.revoke_grant(grant_id, now)
+    grant = await tx.get_grant(grant_id)
     await tx.append(
-        event(type_, now, client_id=client_id, grant_id=grant_id, grant_revoked=revoked)
+        event(
+            type_,
+            now,
+            client_id=client_id,
+            grant_id=grant_id,
+            request_id=None if grant is None else grant.request_id,
+            grant_revoked=revoked,
+        )
     )
     return InvalidGrant(message)
