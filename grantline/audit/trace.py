@@ -14,7 +14,9 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from grantline.audit.redaction import HASH_PREFIX
 from grantline.models import AuditEvent
+from grantline.rs.authorization import Grant
 
 __all__ = ["STAGES", "Trace", "TraceLine", "build_trace"]
 
@@ -74,6 +76,8 @@ class _Request:
     shown_sha256: str | None = None
     approved: list[Any] | None = None
     revoked_at: int | None = None
+    #: access token jti -> the authorization_details it was issued with (as recorded).
+    tokens: dict[str, list[Any]] = field(default_factory=dict)
 
 
 def build_trace(events: Sequence[AuditEvent]) -> Trace:
@@ -167,6 +171,8 @@ def _issued(ev: AuditEvent, state: _Request) -> tuple[str, list[str]]:
         flags.append(f"{ev.type} after the grant was revoked")
     if ev.type == "code.issued":
         return f"code issued for {_details(granted)}", flags
+    if isinstance(data.get("access_token_jti"), str):
+        state.tokens[data["access_token_jti"]] = granted
     kind = data.get("token_type", "?")
     return (
         f"{kind} access token jti {data.get('access_token_jti')} for {data.get('audience', [])}, "
@@ -201,4 +207,41 @@ def _action(ev: AuditEvent, state: _Request) -> tuple[str, list[str]]:
     expires = data.get("token_expired_at")
     if allowed and expires is not None and acted_at >= expires:
         flags.append("action allowed with an expired token")
+    granted = state.tokens.get(str(data.get("jti")))
+    if allowed and granted is not None and data.get("detail_type"):
+        outside = _outside_grant(granted, str(data["detail_type"]), data.get("action", {}))
+        if outside:
+            flags.append(f"action allowed outside the token's granted details: {outside}")
     return summary, flags
+
+
+def _outside_grant(granted: list[Any], type_: str, facts: Mapping[str, Any]) -> str | None:
+    """Why the resource server should have refused this action (checked with the same rules
+    as ``grantline.rs``), or None. A fact checked against a value the trail redacted cannot be
+    judged here and is given the benefit of the doubt."""
+    grant = Grant(granted)
+    try:
+        decision = grant.check(type=type_, **facts)
+    except TypeError:
+        return "the reported facts cannot be checked"
+    if decision.allowed:
+        return None
+    rule = grant.rules.get(type_, {}).get(decision.fact or "")
+    if rule is not None and any(
+        _redacted(_value_at(item, rule.path)) for item in granted if item.get("type") == type_
+    ):
+        return None
+    return decision.reason
+
+
+def _value_at(item: Mapping[str, Any], path: tuple[str, ...]) -> Any:
+    value: Any = item
+    for name in path:
+        value = value.get(name) if isinstance(value, Mapping) else None
+    return value
+
+
+def _redacted(value: Any) -> bool:
+    if isinstance(value, list):
+        return any(_redacted(v) for v in value)
+    return isinstance(value, str) and (value.startswith(HASH_PREFIX) or value.startswith("*"))

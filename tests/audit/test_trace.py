@@ -243,3 +243,61 @@ def test_events_are_ordered_by_seq_whatever_order_they_come_in() -> None:
     trace = build_trace(list(reversed(events)))
     assert [t.event.seq for t in trace.lines] == [1, 2, 3, 4, 5, 6]
     assert trace.flags == []
+
+
+def allowed_action(**action: Any) -> AuditEvent:
+    return event(
+        "resource.action_allowed",
+        T0 + 20,
+        client_id="agent",
+        request_id="r1",
+        grant_id="g1",
+        jti="j1",
+        acted_at=T0 + 20,
+        detail_type="payment_initiation",
+        action=action,
+    )
+
+
+def test_an_action_the_resource_server_allowed_beyond_the_grant_is_flagged() -> None:
+    flags = all_flags(line(**{"resource.action_allowed": allowed_action(amount="420.00")}))
+    assert len(flags) == 1
+    assert flags[0].startswith("action allowed outside the token's granted details: amount")
+
+
+def test_an_action_of_a_type_never_granted_is_flagged() -> None:
+    action = allowed_action(amount="1.00")
+    action = replace(action, data={**action.data, "detail_type": "deployment"})
+    (flag,) = all_flags(line(**{"resource.action_allowed": action}))
+    assert "No deployment authorization_details were granted" in flag
+
+
+def test_a_fact_checked_against_a_redacted_value_is_not_judged() -> None:
+    redacted = {**PAY, "creditorAccount": {"iban": "******************8603"}}
+    token = replace(line()[4], data={**line()[4].data, "authorization_details": [redacted]})
+    code = replace(line()[3], data={**line()[3].data, "authorization_details": [redacted]})
+    pushed = replace(line()[0], data={**line()[0].data, "authorization_details": [redacted]})
+    action = allowed_action(amount="42.00", creditor_iban="DE02100100109307118603")
+    events = line(
+        **{
+            "pushed_request.accepted": pushed,
+            "code.issued": code,
+            "token.issued": token,
+            "resource.action_allowed": action,
+        }
+    )
+    assert all_flags(events) == []
+    # The same action with an IBAN the trail kept in full is judged, and refused.
+    plain = {**PAY, "creditorAccount": {"iban": "FR7630006000011234567890189"}}
+    events = line(
+        **{
+            "pushed_request.accepted": replace(
+                pushed, data={**pushed.data, "authorization_details": [plain]}
+            ),
+            "code.issued": replace(code, data={**code.data, "authorization_details": [plain]}),
+            "token.issued": replace(token, data={**token.data, "authorization_details": [plain]}),
+            "resource.action_allowed": action,
+        }
+    )
+    (flag,) = all_flags(events)
+    assert "creditor_iban" in flag
