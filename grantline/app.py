@@ -32,11 +32,16 @@ from grantline.grants import GrantHandler
 from grantline.grants.authorization_code import redeem_code
 from grantline.grants.refresh_token import refresh
 from grantline.instance import Instance, resolve_data_dir
+from grantline.ratelimit.admission import AdmissionLimit
+from grantline.ratelimit.guard import RateLimited, handle_rate_limited
+from grantline.ratelimit.limiter import RateLimiter
+from grantline.ratelimit.stores import rate_limiter_for
 from grantline.settings import Settings
 from grantline.storage import Store
 from grantline.storage.schema import check_schema, open_store
 from grantline.web.errors import exception_handlers
 from grantline.web.observability import Observability, metrics
+from grantline.web.openapi import openapi
 from grantline.web.security import SecurityHeaders
 
 __all__ = ["app_from_environment", "create_app"]
@@ -50,6 +55,7 @@ def create_app(
     *,
     clock: Clock = system_clock,
     client_keys: ClientKeys | None = None,
+    rate_limiter: RateLimiter | None = None,
 ) -> Starlette:
     routes = [
         Route("/.well-known/oauth-authorization-server", discovery.metadata, methods=["GET"]),
@@ -57,6 +63,7 @@ def create_app(
         Route("/healthz", health.healthz, methods=["GET"]),
         Route("/readyz", health.readyz, methods=["GET"]),
         Route("/metrics", metrics, methods=["GET"]),
+        Route("/openapi.json", openapi, methods=["GET"]),
         Route("/par", par.pushed_authorization_request, methods=["POST"]),
         Route("/authorize", authorize.authorize, methods=["GET"]),
         Route("/interaction/{token}", interaction.show_interaction, methods=["GET"]),
@@ -74,6 +81,7 @@ def create_app(
         "authorization_code": redeem_code,
         "refresh_token": refresh,
     }
+    limiter = rate_limiter or rate_limiter_for(settings.rate_limits, store)
 
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
@@ -93,15 +101,28 @@ def create_app(
             checkpoints.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await checkpoints
+        await limiter.close()
         await store.close()
 
-    app = Starlette(routes=routes, exception_handlers=exception_handlers(), lifespan=lifespan)
+    handlers = {**exception_handlers(), RateLimited: handle_rate_limited}
+    app = Starlette(routes=routes, exception_handlers=handlers, lifespan=lifespan)
     app.state.context = Context(
-        settings=settings, store=store, clock=clock, client_keys=client_keys or ClientKeys()
+        settings=settings,
+        store=store,
+        clock=clock,
+        client_keys=client_keys or ClientKeys(),
+        rate_limiter=limiter,
     )
     app.state.grants = grants
     app.add_middleware(SecurityHeaders, hsts=settings.secure_cookies)
     app.add_middleware(Observability)
+    # Outermost: a refusal costs as little as possible (it brings its own headers and metric).
+    app.add_middleware(
+        AdmissionLimit,
+        limit=settings.max_concurrent_requests,
+        wait=settings.admission_wait_ms / 1000,
+        hsts=settings.secure_cookies,
+    )
     return app
 
 

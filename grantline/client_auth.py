@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import base64
 import binascii
-import json
 from collections.abc import Collection, Mapping
 from dataclasses import dataclass
 from urllib.parse import unquote_plus
@@ -20,7 +19,13 @@ from joserfc.jwk import KeySet
 from grantline.errors import InvalidClient, InvalidRequest
 from grantline.models import AuthMethod, Client
 from grantline.protocol.client_assertion import JWT_BEARER, check_assertion_claims
-from grantline.protocol.jose import CLIENT_SIGNING_ALGS, JoseFailure, verify_compact
+from grantline.protocol.jose import (
+    CLIENT_SIGNING_ALGS,
+    JoseFailure,
+    unverified_payload,
+    verify_compact,
+)
+from grantline.protocol.params import is_clean_value
 from grantline.storage import ClientStore
 from grantline.tokens.digest import Digester
 
@@ -87,26 +92,33 @@ def _present_assertion(
 
 def _unverified_subject(assertion: str) -> str:
     try:
-        payload = assertion.split(".")[1]
-        claims = json.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)))
-    except (IndexError, ValueError, binascii.Error):
+        claims = unverified_payload(assertion)
+    except JoseFailure:
         raise InvalidClient("client_assertion is not a JWT.") from None
     subject = claims.get("sub") if isinstance(claims, dict) else None
-    if not isinstance(subject, str) or not subject:
+    # The subject is looked up in the database before anything is verified: it must be text
+    # every database can take (no NUL, no lone surrogate).
+    if not isinstance(subject, str) or not subject or not _storable(subject):
         raise InvalidClient("client_assertion has no sub.")
     return subject
+
+
+def _storable(value: str) -> bool:
+    return is_clean_value(value) and not any("\ud800" <= ch <= "\udfff" for ch in value)
 
 
 def _decode_basic(encoded: str) -> tuple[str, str]:
     """RFC 6749 2.3.1: id and secret are form-urlencoded, joined by ':', then base64."""
     try:
-        decoded = base64.b64decode(encoded, validate=True).decode("utf-8")
-    except (binascii.Error, UnicodeDecodeError):
+        decoded = base64.b64decode(encoded.encode("ascii"), validate=True).decode("utf-8")
+        raw_id, sep, raw_secret = decoded.partition(":")
+        client_id = unquote_plus(raw_id, errors="strict")
+        secret = unquote_plus(raw_secret, errors="strict")
+    except (binascii.Error, UnicodeError):
         raise InvalidClient("Malformed Basic credentials.") from None
-    raw_id, sep, raw_secret = decoded.partition(":")
-    if not sep or not raw_id:
+    if not sep or not client_id or not is_clean_value(client_id) or not is_clean_value(secret):
         raise InvalidClient("Malformed Basic credentials.")
-    return unquote_plus(raw_id), unquote_plus(raw_secret)
+    return client_id, secret
 
 
 async def authenticate_client(

@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from grantline.audit.redaction import Redactor
 from grantline.client_keys import ClientKeys
 from grantline.policy.authorization_details import DetailTypeRegistry
+from grantline.ratelimit.limiter import RateLimiter
 from grantline.settings import Settings
 from grantline.storage import Store
 from grantline.tokens.digest import Digester
@@ -29,6 +30,9 @@ class Context:
     store: Store
     clock: Clock = system_clock
     client_keys: ClientKeys = field(default_factory=ClientKeys)
+    #: Request budgets shared by every process (``grantline.ratelimit``); the default counts in
+    #: this process only.
+    rate_limiter: RateLimiter = field(default_factory=RateLimiter)
     digester: Digester = field(init=False)
     detail_types: DetailTypeRegistry = field(init=False)
     #: What the audit trail keeps of authorization_details (per-type redaction rules).

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from grantline.ratelimit.config import rate_limits_from_config
 from grantline.settings import AuthorizationDetailType, Settings
 
 __all__ = ["Instance", "detail_types_from_config", "example_config", "resolve_data_dir"]
@@ -33,6 +34,8 @@ _INT_OPTIONS = (
     "max_query_bytes",
     "dpop_proof_window",
     "max_jwt_lifetime",
+    "max_concurrent_requests",
+    "admission_wait_ms",
     "audit_retention_days",
     "audit_checkpoint_interval",
 )
@@ -139,7 +142,10 @@ class Instance:
         for name in _STR_OPTIONS:
             if name in config:
                 options[name] = str(config[name])
+        if "trusted_proxies" in config:
+            options["trusted_proxies"] = tuple(str(p) for p in config["trusted_proxies"])
         options["authorization_details_types"] = detail_types_from_config(config)
+        options["rate_limits"] = rate_limits_from_config(config)
         if "scopes" in config:
             options["scopes"] = {str(k): str(v) for k, v in config["scopes"].items()}
         configured_issuer = os.environ.get("GRANTLINE_ISSUER") or config.get("issuer")

@@ -6,11 +6,13 @@ The instance's ``grantline.toml`` overrides these; discovery metadata is derived
 
 from __future__ import annotations
 
+import ipaddress
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlsplit
 
 from grantline.audit.redaction import parse_rule
+from grantline.ratelimit.config import RateLimitSettings
 
 __all__ = [
     "PAR_LIFETIME_CAP",
@@ -110,6 +112,21 @@ class Settings:
     #: Seconds between signed checkpoints of the audit chain written by ``grantline serve``;
     #: 0 turns them off (``grantline audit checkpoint`` still writes one on demand).
     audit_checkpoint_interval: int = 3600
+    #: Request budgets per client and per address (RFC 6585 429), sign-in throttling, and
+    #: where processes share their counts (``[rate_limits]``, ``rate_limit_url``); see
+    #: ``grantline.ratelimit.config``.
+    rate_limits: RateLimitSettings = field(default_factory=RateLimitSettings)
+    #: Requests one worker process handles at once, and starts from one batch of requests the
+    #: event loop found ready together once the last was that large (health checks excepted);
+    #: 0: no bound.
+    max_concurrent_requests: int = 64
+    #: How long, in milliseconds, a request past that bound waits for a slot before it is
+    #: answered 503 with Retry-After (``grantline.ratelimit.admission``).
+    admission_wait_ms: int = 500
+    #: Addresses (or networks) of TLS-terminating proxies whose ``X-Forwarded-For`` and
+    #: ``X-Forwarded-Proto`` ``grantline serve`` believes; from anyone else they are ignored,
+    #: so a client cannot pick the address its rate limits are counted against.
+    trusted_proxies: tuple[str, ...] = ()
     #: Enables /dev/callback, a page that shows the code to a person trying the server by hand.
     dev_mode: bool = False
 
@@ -126,6 +143,15 @@ class Settings:
             raise ValueError("the fapi2 profile requires require_pushed_authorization_requests")
         if self.audit_retention_days < 0 or self.audit_checkpoint_interval < 0:
             raise ValueError("audit_retention_days and audit_checkpoint_interval must be >= 0")
+        if self.max_concurrent_requests < 0 or self.admission_wait_ms < 0:
+            raise ValueError("max_concurrent_requests and admission_wait_ms must be >= 0")
+        for proxy in self.trusted_proxies:
+            try:
+                ipaddress.ip_network(proxy)
+            except ValueError:
+                raise ValueError(
+                    f"trusted_proxies: {proxy!r} is not an IP address or network"
+                ) from None
         if len(self.secret_key) < 32:
             raise ValueError("secret_key must be at least 32 bytes")
         parts = urlsplit(self.issuer)

@@ -30,6 +30,7 @@ EVENT_TYPES: dict[str, str] = {
     "client.authentication_failed": "A client failed to authenticate.",
     "user.login_succeeded": "A person signed in.",
     "user.login_failed": "A sign-in attempt failed.",
+    "user.login_throttled": "A sign-in attempt was refused unchecked: too many failures.",
     "consent.shown": "The consent page was shown; the document and its SHA-256 are recorded.",
     "consent.decided": "The person approved or denied the request.",
     "code.issued": "An authorization code was issued.",

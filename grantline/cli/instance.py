@@ -147,7 +147,8 @@ def serve(data_dir: str | None, host: str, port: int, workers: int) -> None:
     import uvicorn
 
     data_path = resolve_data_dir(data_dir).resolve()
-    load(str(data_path))  # fail here, with a clear message, on a missing or outdated instance
+    # Fail here, with a clear message, on a missing or outdated instance.
+    _, settings = load(str(data_path))
     url_host = f"[{host}]" if ":" in host else host
     # Worker processes write their metrics here and /metrics sums them; set before uvicorn
     # (and so prometheus_client) is imported by any of them.
@@ -155,6 +156,7 @@ def serve(data_dir: str | None, host: str, port: int, workers: int) -> None:
     os.environ["GRANTLINE_DATA_DIR"] = str(data_path)
     os.environ["GRANTLINE_SERVE_URL"] = f"http://{url_host}:{port}"
     click.echo(f"Grantline serving {data_path} on http://{url_host}:{port}")
+    from grantline.web.limits import server_options
     from grantline.web.observability import log_config
 
     uvicorn.run(
@@ -165,10 +167,10 @@ def serve(data_dir: str | None, host: str, port: int, workers: int) -> None:
         workers=workers,
         # The access log would write query strings (request_uri, code) to disk.
         access_log=False,
-        server_header=False,
-        proxy_headers=False,
         log_level="info",
         log_config=log_config(),
+        # Timeouts, head limits and trusted proxies (grantline.web.limits).
+        **server_options(settings),
     )
 
 

@@ -5,10 +5,7 @@ Both are single use across every process: their ``jti`` goes into the database r
 
 from __future__ import annotations
 
-import base64
-import binascii
 import hashlib
-import json
 from collections.abc import Mapping
 
 from starlette.requests import Request
@@ -17,7 +14,13 @@ from grantline.context import Context
 from grantline.errors import InvalidDpopProof, InvalidRequestObject, UseDpopNonce
 from grantline.models import Client
 from grantline.protocol.dpop import Proof, check_proof, nonce_for, nonce_valid
-from grantline.protocol.jose import CLIENT_SIGNING_ALGS, JoseFailure, read_header, verify_compact
+from grantline.protocol.jose import (
+    CLIENT_SIGNING_ALGS,
+    JoseFailure,
+    read_header,
+    unverified_payload,
+    verify_compact,
+)
 from grantline.protocol.request_object import request_object_params
 
 __all__ = ["check_dpop_nonce_first", "dpop_nonce_header", "dpop_proof", "unpack_request_object"]
@@ -44,9 +47,8 @@ def check_dpop_nonce_first(ctx: Context, request: Request) -> None:
     if len(values) != 1:
         return
     try:
-        payload = values[0].split(".")[1]
-        claims = json.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)))
-    except (IndexError, ValueError, binascii.Error):
+        claims = unverified_payload(values[0])
+    except JoseFailure:
         return  # malformed: dpop_proof refuses it with the precise reason
     nonce = claims.get("nonce") if isinstance(claims, dict) else None
     if not nonce_valid(

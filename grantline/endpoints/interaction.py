@@ -23,6 +23,8 @@ from grantline.errors import InvalidRequestUri, OAuthError, PageOnlyInvalidReque
 from grantline.grants.authorization_code import issue_code
 from grantline.models import Client, Interaction, Session, StoredRequest, User
 from grantline.passwords import verify_password
+from grantline.ratelimit.guard import limit_caller, limit_client
+from grantline.ratelimit.sign_in import SignInThrottle
 from grantline.storage import Transaction
 from grantline.tokens.digest import new_secret
 from grantline.web.browser import (
@@ -70,17 +72,31 @@ async def show_interaction(request: Request) -> Response:
 async def login(request: Request) -> Response:
     """POST /interaction/{token}/login: check the password, start a session, back to GET."""
     ctx = context_of(request)
+    await limit_caller(ctx, request, "login")
     loaded = await _load(ctx, request)
+    await limit_client(ctx, "login", loaded.client.client_id)
     form = await read_form(request, ctx.settings.max_body_bytes)
     _check_csrf(ctx, loaded, form.get("csrf_token"))
     username = form.get("username", "")[:_MAX_CREDENTIAL_LENGTH]
     password = form.get("password", "")[:_MAX_CREDENTIAL_LENGTH]
     async with ctx.store.reader() as tx:
         user = await tx.get_user_by_username(username) if username else None
+    throttle = SignInThrottle.for_attempt(
+        ctx,
+        request,
+        username,
+        client_id=loaded.client.client_id,
+        request_id=loaded.stored.request_id,
+        user_id=user.user_id if user is not None else None,
+    )
+    await throttle.refuse_if_throttled()
     stored_hash = user.password_hash if user is not None else None
     # argon2id takes tens of milliseconds and 64 MiB: off the event loop, and only a few at
     # once, so a flood of guesses queues instead of starving every other request.
     async with ctx.password_checks:
+        # Again: failures recorded while this attempt queued count, so a burst of guesses
+        # cannot all slip in before the first of them is counted.
+        await throttle.refuse_if_throttled()
         valid = await asyncio.to_thread(verify_password, stored_hash, password)
     now = ctx.clock()
     if user is None or not valid:
@@ -88,6 +104,7 @@ async def login(request: Request) -> Response:
             failures = await tx.record_failed_login(
                 loaded.interaction.interaction_id, MAX_FAILED_LOGINS, now
             )
+            await throttle.record_failure(tx, now)
             await tx.append(
                 event(
                     "user.login_failed",
@@ -120,6 +137,7 @@ async def login(request: Request) -> Response:
             await tx.remove_session(ctx.digester.digest("session", previous))
         await tx.add_session(session)
         await tx.set_interaction_user(loaded.interaction.interaction_id, user.user_id)
+        await throttle.record_success(tx, now)
         await tx.append(
             event(
                 "user.login_succeeded",

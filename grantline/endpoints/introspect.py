@@ -17,6 +17,7 @@ from grantline.endpoints._common import authenticate, context_of
 from grantline.endpoints._tokens import find_token
 from grantline.errors import InvalidClient, InvalidRequest
 from grantline.models import Client
+from grantline.ratelimit.guard import limit_caller, limit_client
 from grantline.web.forms import read_form
 from grantline.web.responses import json_response
 
@@ -29,10 +30,12 @@ async def introspect(request: Request) -> Response:
     """POST /introspect."""
     ctx = context_of(request)
     params = await read_form(request, ctx.settings.max_body_bytes)
+    await limit_caller(ctx, request, "introspect", params)
     caller = await authenticate(ctx, request, params)
     if caller.auth_method == "none":
         # RFC 7662 2.1 wants the caller authorized; a client_id alone proves nothing.
         raise InvalidClient("Introspection needs client authentication, not a public client_id.")
+    await limit_client(ctx, "introspect", caller.client_id)
     value = params.get("token")
     if value is None:
         raise InvalidRequest("token is required.")

@@ -19,6 +19,7 @@ from grantline.endpoints._proofs import (
 from grantline.errors import InvalidDpopProof, InvalidRequest, OAuthError
 from grantline.models import AuthorizationRequest, Client, StoredRequest
 from grantline.protocol.par import REQUEST_URI_PREFIX, pushed_request_lifetime
+from grantline.ratelimit.guard import limit_caller, limit_client
 from grantline.tokens.digest import new_secret
 from grantline.web.forms import read_form
 from grantline.web.responses import json_response
@@ -30,8 +31,10 @@ async def pushed_authorization_request(request: Request) -> Response:
     """POST /par: authenticate, validate like /authorize, store, answer 201 (RFC 9126 2.2)."""
     ctx = context_of(request)
     params = await read_form(request, ctx.settings.max_body_bytes)
+    await limit_caller(ctx, request, "par", params)
     check_dpop_nonce_first(ctx, request)
     client = await authenticate(ctx, request, params)
+    await limit_client(ctx, "par", client.client_id)
     pushed, auth_request = await _prepare(ctx, request, client, params)
     request_uri, stored = _new_pushed_request(ctx, client, auth_request, pushed)
     await _store(ctx, stored)

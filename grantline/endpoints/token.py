@@ -11,6 +11,7 @@ from grantline.endpoints._common import authenticate, context_of
 from grantline.endpoints._proofs import check_dpop_nonce_first, dpop_nonce_header, dpop_proof
 from grantline.errors import InvalidDpopProof, InvalidRequest, UnsupportedGrantType
 from grantline.grants import GrantHandler, TokenRequest
+from grantline.ratelimit.guard import limit_caller, limit_client
 from grantline.web.forms import read_form
 from grantline.web.responses import json_response
 
@@ -21,8 +22,10 @@ async def token(request: Request) -> Response:
     """POST /token."""
     ctx = context_of(request)
     params = await read_form(request, ctx.settings.max_body_bytes)
+    await limit_caller(ctx, request, "token", params)
     check_dpop_nonce_first(ctx, request)
     client = await authenticate(ctx, request, params)
+    await limit_client(ctx, "token", client.client_id)
     handler = _grant_handler(request.app.state.grants, params)
     proof = await dpop_proof(ctx, request, "/token")
     if proof is None and (client.dpop_bound_access_tokens or ctx.settings.fapi2):

@@ -7,6 +7,7 @@ from typing import Any
 
 from grantline.errors import InvalidClient
 from grantline.protocol.jose import JoseFailure, number
+from grantline.protocol.params import is_clean_value
 
 __all__ = ["JWT_BEARER", "check_assertion_claims"]
 
@@ -50,6 +51,7 @@ def check_assertion_claims(
     if iat is not None and iat > now + LEEWAY:
         raise InvalidClient("Client assertion: issued in the future.")
     jti = claims.get("jti")
-    if not isinstance(jti, str) or not jti or len(jti) > 256:
+    # The jti is stored in the replay cache: no control characters (PostgreSQL refuses NUL).
+    if not isinstance(jti, str) or not jti or len(jti) > 256 or not is_clean_value(jti):
         raise InvalidClient("Client assertion: jti is required.")
     return jti, exp

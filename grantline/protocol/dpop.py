@@ -17,6 +17,7 @@ from grantline.protocol.jose import (
     read_header,
     verify_compact,
 )
+from grantline.protocol.params import is_clean_value
 
 __all__ = [
     "DPOP_ALGS",
@@ -50,19 +51,21 @@ def _b64(data: bytes) -> str:
 
 def access_token_hash(access_token: str) -> str:
     """RFC 9449 4.2 ``ath``: base64url of the SHA-256 of the access token."""
-    return _b64(hashlib.sha256(access_token.encode("ascii")).digest())
+    # A token that is not ASCII was never issued here; hashing it anyway keeps the comparison
+    # a plain mismatch instead of an encoding error.
+    return _b64(hashlib.sha256(access_token.encode("utf-8", "surrogatepass")).digest())
 
 
 def normalize_htu(url: str) -> str:
     """Scheme and host lower-cased, default port dropped, query and fragment removed
     (RFC 9449 4.3: compare "without query and fragment parts")."""
-    parts = urlsplit(url)
-    scheme = parts.scheme.lower()
-    host = (parts.hostname or "").lower()
     try:
+        parts = urlsplit(url)
         port = parts.port
     except ValueError:
         raise InvalidDpopProof("DPoP proof: htu is not a valid URL.") from None
+    scheme = parts.scheme.lower()
+    host = (parts.hostname or "").lower()
     if port is not None and (scheme, port) not in (("http", 80), ("https", 443)):
         host = f"{host}:{port}"
     return f"{scheme}://{host}{parts.path or '/'}"
@@ -95,7 +98,7 @@ def check_proof(
     if iat is None or iat < now - window or iat > now + FUTURE_LEEWAY:
         raise InvalidDpopProof("DPoP proof: iat is missing or outside the acceptable window.")
     jti = claims.get("jti")
-    if not isinstance(jti, str) or not jti or len(jti) > 256:
+    if not isinstance(jti, str) or not jti or len(jti) > 256 or not is_clean_value(jti):
         raise InvalidDpopProof("DPoP proof: jti is required.")
     if access_token is not None and claims.get("ath") != access_token_hash(access_token):
         raise InvalidDpopProof("DPoP proof: ath does not match the access token.")
@@ -117,7 +120,8 @@ def nonce_for(secret: bytes, now: int, period: int = NONCE_PERIOD) -> str:
 def nonce_valid(secret: bytes, nonce: str | None, now: int, period: int = NONCE_PERIOD) -> bool:
     """The current and the previous nonce are accepted, so a rotation never fails a client
     that fetched its nonce a moment before."""
-    if nonce is None:
+    # compare_digest refuses non-ASCII text; no issued nonce contains any.
+    if nonce is None or not nonce.isascii():
         return False
     return any(
         hmac.compare_digest(nonce, nonce_for(secret, t, period)) for t in (now, now - period)

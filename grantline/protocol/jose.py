@@ -7,6 +7,8 @@ reason when anything is wrong.
 
 from __future__ import annotations
 
+import base64
+import binascii
 import json
 import math
 import warnings
@@ -22,15 +24,20 @@ from joserfc.jws import JWSRegistry
 __all__ = [
     "CLIENT_SIGNING_ALGS",
     "JoseFailure",
+    "exceeds_depth",
     "number",
     "public_key_from_jwk",
     "read_header",
+    "unverified_payload",
     "verify_compact",
 ]
 
 #: ES256, EdDSA (also under its RFC 9864 name Ed25519) and PS256, as FAPI 2.0 allows.
 CLIENT_SIGNING_ALGS: tuple[str, ...] = ("ES256", "EdDSA", "Ed25519", "PS256")
 MAX_TOKEN_LENGTH = 16 * 1024
+#: Deep enough for a request object carrying authorization_details (whose own bound is 16
+#: levels); deeper JSON is refused before anything walks it recursively.
+MAX_JSON_DEPTH = 20
 
 AnyKey = ECKey | OKPKey | RSAKey
 
@@ -60,9 +67,56 @@ def read_header(token: str) -> dict[str, Any]:
         header = jws.extract_compact(token.encode("ascii"), registry=_registry(None)).headers()
     except (JoseError, ValueError, UnicodeError):
         raise JoseFailure("not a compact JWS") from None
+    except RecursionError:
+        raise JoseFailure("the JWS header is nested too deeply") from None
     if not isinstance(header, dict):
         raise JoseFailure("the JWS header is not an object")
+    if exceeds_depth(header, MAX_JSON_DEPTH):
+        raise JoseFailure("the JWS header is nested too deeply")
     return header
+
+
+def unverified_payload(token: str) -> Any:
+    """The payload of a compact JWS as JSON, unverified: only for choosing what to check it
+    against (which client, whether a nonce is missing), never for trusting it."""
+    if len(token) > MAX_TOKEN_LENGTH or token.count(".") != 2:
+        raise JoseFailure("not a compact JWS")
+    payload = token.split(".")[1]
+    try:
+        raw = base64.urlsafe_b64decode(payload.encode("ascii") + b"=" * (-len(payload) % 4))
+    except (binascii.Error, ValueError):
+        raise JoseFailure("the payload is not base64url") from None
+    return _json_value(raw, "payload")
+
+
+def _json_value(raw: bytes | str, what: str) -> Any:
+    try:
+        value = json.loads(raw)
+    except ValueError:
+        raise JoseFailure(f"the {what} is not JSON") from None
+    except RecursionError:
+        raise JoseFailure(f"the {what} is nested too deeply") from None
+    if exceeds_depth(value, MAX_JSON_DEPTH):
+        raise JoseFailure(f"the {what} is nested too deeply")
+    return value
+
+
+def exceeds_depth(value: Any, limit: int) -> bool:
+    """True if arrays and objects nest more than ``limit`` levels; iterative, so it cannot
+    itself run out of stack."""
+    stack: list[tuple[Any, int]] = [(value, 0)]
+    while stack:
+        item, level = stack.pop()
+        if isinstance(item, dict):
+            children: Any = item.values()
+        elif isinstance(item, list):
+            children = item
+        else:
+            continue
+        if level >= limit:
+            return True
+        stack.extend((child, level + 1) for child in children)
+    return False
 
 
 def public_key_from_jwk(jwk: Any) -> AnyKey:
@@ -98,10 +152,7 @@ def verify_compact(
             )
     except (JoseError, ValueError, TypeError):
         raise JoseFailure("the signature does not verify") from None
-    try:
-        claims = json.loads(verified.payload)
-    except ValueError:
-        raise JoseFailure("the payload is not JSON") from None
+    claims = _json_value(verified.payload, "payload")
     if not isinstance(claims, dict):
         raise JoseFailure("the payload is not a JSON object")
     try:

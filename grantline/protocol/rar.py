@@ -16,7 +16,9 @@ from grantline.errors import InvalidAuthorizationDetails
 
 __all__ = [
     "COMMON_ARRAY_FIELDS",
+    "MAX_DEPTH",
     "MAX_DETAILS",
+    "MAX_LENGTH",
     "DetailTypes",
     "check_details_subset",
     "parse_authorization_details",
@@ -27,6 +29,9 @@ __all__ = [
 COMMON_ARRAY_FIELDS = ("locations", "actions", "datatypes", "privileges")
 MAX_DETAILS = 16
 MAX_DEPTH = 16
+#: The approved items travel inside every access token (RFC 9396 section 9.1), and a token
+#: must fit in an Authorization header that proxies accept (often 8 KiB per line in all).
+MAX_LENGTH = 8 * 1024
 _UNSAFE_CATEGORIES = frozenset({"Cc", "Cf", "Cs", "Co", "Cn"})
 
 Detail = dict[str, Any]
@@ -87,6 +92,12 @@ def parse_authorization_details(raw: str | None) -> tuple[Detail, ...]:
         )
     except (ValueError, RecursionError):
         raise InvalidAuthorizationDetails("authorization_details is not valid JSON.") from None
+    # Checked once the text is known to be JSON, so that garbage is named as such; the body
+    # limit already bounds what parsing costs.
+    if len(raw) > MAX_LENGTH:
+        raise InvalidAuthorizationDetails(
+            f"authorization_details is longer than {MAX_LENGTH} characters."
+        )
     if not isinstance(value, list):
         raise InvalidAuthorizationDetails("authorization_details must be a JSON array.")
     if not value:

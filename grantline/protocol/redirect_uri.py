@@ -30,12 +30,12 @@ def _loopback_match(requested: str, registered: str) -> bool:
     """RFC 8252 7.3 (and RFC 9700 2.1): for loopback IP redirect URIs "the authorization
     server MUST allow any port to be specified", since native apps get a free port at run time.
     Everything else still matches exactly; ``localhost`` is not a loopback IP here."""
-    want, have = urlsplit(requested), urlsplit(registered)
-    if have.scheme != "http" or have.hostname not in ("127.0.0.1", "::1"):
-        return False
     try:
+        want, have = urlsplit(requested), urlsplit(registered)
         want.port  # noqa: B018 - raises on a malformed port
-    except ValueError:
+    except ValueError:  # an unbalanced "[" or a port out of range
+        return False
+    if have.scheme != "http" or have.hostname not in ("127.0.0.1", "::1"):
         return False
     return (
         want.scheme == "http"

@@ -61,8 +61,10 @@ def request_object_params(
     if "request" in claims or "request_uri" in claims:
         raise InvalidRequestObject("A request object must not contain request or request_uri.")
     jti = claims.get("jti")
-    if jti is not None and (not isinstance(jti, str) or not jti or len(jti) > 256):
-        raise InvalidRequestObject("jti must be a non-empty string.")
+    if jti is not None and (
+        not isinstance(jti, str) or not jti or len(jti) > 256 or not is_clean_value(jti)
+    ):
+        raise InvalidRequestObject("jti must be a non-empty string without control characters.")
     params: dict[str, str] = {"client_id": client_id}
     for name, value in claims.items():
         if name in _JWT_CLAIMS or name == "client_id":

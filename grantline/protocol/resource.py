@@ -16,7 +16,10 @@ MAX_RESOURCES = 16
 def check_resource_uri(value: str) -> str:
     """RFC 8707 section 2: "Its value MUST be an absolute URI ... MUST NOT include a fragment
     component." Used both for requests and when registering a client's resources."""
-    parts = urlsplit(value)
+    try:
+        parts = urlsplit(value)
+    except ValueError:  # e.g. an unbalanced "[" in the host
+        raise InvalidTarget(f"resource {value!r} is not an absolute URI.") from None
     if (
         not parts.scheme
         or not (parts.netloc or parts.path)
@@ -31,13 +34,15 @@ def check_resource_uri(value: str) -> str:
 def parse_resources(joined: str | None, allowed: Collection[str]) -> tuple[str, ...]:
     """The requested ``resource`` values, each checked and allowed for the client. A client
     with no registered resources may name none."""
+    values = split_values(joined)
+    # Counted before anything is checked, so the work per request stays bounded.
+    if len(set(values)) > MAX_RESOURCES:
+        raise InvalidTarget(f"At most {MAX_RESOURCES} resources may be requested.")
     resources: list[str] = []
-    for value in split_values(joined):
+    for value in values:
         check_resource_uri(value)
         if value not in allowed:
             raise InvalidTarget(f"This client may not request the resource {value!r}.")
         if value not in resources:
             resources.append(value)
-    if len(resources) > MAX_RESOURCES:
-        raise InvalidTarget(f"At most {MAX_RESOURCES} resources may be requested.")
     return tuple(resources)

@@ -33,6 +33,7 @@ from grantline.models import (
 )
 from grantline.storage import StorageUnavailable
 from grantline.storage.audit import SqlAuditLog, canonical_json
+from grantline.storage.limits import SqlLimits
 
 __all__ = ["SQLiteStore", "SQLiteTransaction", "SqlTransaction", "connect_sqlite"]
 
@@ -47,7 +48,7 @@ def connect_sqlite(path: str) -> sqlite3.Connection:
     return conn
 
 
-class SqlTransaction(SqlAuditLog):
+class SqlTransaction(SqlAuditLog, SqlLimits):
     """``storage.Transaction`` in portable SQL (``?`` placeholders, ``ON CONFLICT``); a
     subclass supplies the three primitives (``_one``, ``_all``, ``_run``) for its database."""
 

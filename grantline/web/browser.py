@@ -45,6 +45,7 @@ def csrf_token(digester: Digester, browser_token: str, interaction_token: str) -
 def csrf_valid(
     digester: Digester, browser_token: str, interaction_token: str, presented: str | None
 ) -> bool:
-    if presented is None:
+    # compare_digest raises on non-ASCII text, and no token we issue has any.
+    if presented is None or not presented.isascii():
         return False
     return hmac.compare_digest(csrf_token(digester, browser_token, interaction_token), presented)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import anyio
 from starlette.requests import Request
 
 from grantline.errors import InvalidRequest
@@ -10,6 +11,9 @@ from grantline.protocol.params import parse_params
 __all__ = ["read_body", "read_form", "read_query"]
 
 FORM_TYPE = "application/x-www-form-urlencoded"
+#: Seconds to receive a whole body once the request head is in: a client trickling its body
+#: byte by byte would otherwise hold a request (and its connection) open for ever.
+BODY_TIMEOUT = 30.0
 
 
 async def read_form(request: Request, limit: int) -> dict[str, str]:
@@ -30,10 +34,17 @@ async def read_body(request: Request, limit: int, media_type: str) -> bytes:
         if int(declared) > limit:
             raise _too_large(limit)
     body = bytearray()
-    async for chunk in request.stream():
-        body += chunk
-        if len(body) > limit:
-            raise _too_large(limit)
+    try:
+        with anyio.fail_after(BODY_TIMEOUT):
+            async for chunk in request.stream():
+                body += chunk
+                if len(body) > limit:
+                    raise _too_large(limit)
+    except TimeoutError:
+        # RFC 9110 15.5.9 408 Request Timeout.
+        raise InvalidRequest(
+            f"The request body did not arrive within {BODY_TIMEOUT:g} seconds.", status_code=408
+        ) from None
     return bytes(body)
 
 

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-__all__ = ["SecurityHeaders"]
+__all__ = ["SECURITY_HEADERS", "SecurityHeaders"]
 
 # No form-action: browsers apply it to the redirect that follows the consent form's POST, and
 # that redirect goes to the client's redirect_uri on another origin.
-_HEADERS = [
+SECURITY_HEADERS = [
     (
         b"content-security-policy",
         b"default-src 'none'; style-src 'self'; img-src 'self'; "
@@ -25,7 +25,7 @@ class SecurityHeaders:
 
     def __init__(self, app: ASGIApp, *, hsts: bool) -> None:
         self.app = app
-        self.headers = list(_HEADERS)
+        self.headers = list(SECURITY_HEADERS)
         if hsts:
             self.headers.append((b"strict-transport-security", b"max-age=31536000"))
 
@@ -36,7 +36,12 @@ class SecurityHeaders:
 
         async def send_with_headers(message: Message) -> None:
             if message["type"] == "http.response.start":
-                message["headers"] = [*message.get("headers", []), *self.headers]
+                headers = [*message.get("headers", []), *self.headers]
+                # Not cacheable unless a response says otherwise (discovery does): a redirect
+                # that sets a session cookie or names an interaction must never be stored.
+                if not any(name.lower() == b"cache-control" for name, _ in headers):
+                    headers.append((b"cache-control", b"no-store"))
+                message["headers"] = headers
             await send(message)
 
         await self.app(scope, receive, send_with_headers)

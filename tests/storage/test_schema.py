@@ -28,6 +28,8 @@ TABLES = {
     "replay_cache",
     "audit_head",
     "audit_checkpoints",
+    "rate_limits",
+    "sign_in_counters",
 }
 
 
