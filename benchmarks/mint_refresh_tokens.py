@@ -1,5 +1,6 @@
-"""Mint N refresh tokens, each on its own grant, straight into an instance's database, and
-print them one per line (for token_refresh.lua). Usage: mint_refresh_tokens.py DATA_DIR N"""
+"""Mint N refresh tokens, each on its own grant and pushed request (so their audit events
+spread over the lanes as real traffic does), straight into an instance's database, and print
+them one per line (for token_refresh.lua). Usage: mint_refresh_tokens.py DATA_DIR N"""
 
 from __future__ import annotations
 
@@ -20,7 +21,7 @@ def main() -> None:
     tokens = [new_secret() for _ in range(n)]
     grant_ids = [f"bench-grant-{secrets.token_hex(8)}" for _ in range(n)]
     grants = [
-        (grant_id, "bench", "bench-user", '["inbox.read"]', "bench-request", now)
+        (grant_id, "bench", "bench-user", '["inbox.read"]', f"request-{grant_id}", now)
         for grant_id in grant_ids
     ]
     rows = [

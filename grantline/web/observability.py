@@ -2,7 +2,8 @@
 
 Every request gets an id (the caller's ``X-Request-Id`` when it is a sane token, else a new
 one), echoed in the response and attached to every log line written while it is handled. Logs
-name the path but never the query string, which carries request_uris and codes. Metrics count
+name the path but never the query string, which carries request_uris and codes, nor the
+token in an interaction's path. Metrics count
 requests and refusals per endpoint and time them; with several worker processes they are
 aggregated through ``PROMETHEUS_MULTIPROC_DIR``, which ``grantline serve`` sets.
 """
@@ -60,6 +61,15 @@ def _endpoint_name(scope: Scope) -> str:
     return getattr(endpoint, "__name__", None) or "unmatched"
 
 
+#: Path segments that are bearer-like secrets: an interaction's URL names it by its token.
+_SECRET_SEGMENT = re.compile(r"^/interaction/[^/]+")
+
+
+def loggable_path(path: str) -> str:
+    """The path as logs may show it: without an interaction token."""
+    return _SECRET_SEGMENT.sub("/interaction/{token}", path)
+
+
 def count_refusal(scope: Scope, error: str) -> None:
     REFUSALS.labels(_endpoint_name(scope), error).inc()
 
@@ -100,7 +110,7 @@ class Observability:
             _access.info(
                 "%s %s %s",
                 scope["method"],
-                scope["path"],
+                loggable_path(scope["path"]),
                 status,
                 extra={"duration_ms": round(elapsed * 1000, 2), "status": status},
             )

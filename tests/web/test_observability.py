@@ -7,7 +7,7 @@ import logging.config
 import httpx
 import pytest
 
-from grantline.web.observability import JsonFormatter, log_config, request_id_var
+from grantline.web.observability import JsonFormatter, log_config, loggable_path, request_id_var
 from tests.helpers import Agent
 
 
@@ -72,3 +72,17 @@ def test_the_serve_log_configuration_is_valid() -> None:
     logging.getLogger("grantline").propagate = True
     logging.getLogger("uvicorn").handlers.clear()
     logging.getLogger("uvicorn").propagate = True
+
+
+@pytest.mark.parametrize(
+    ("path", "logged"),
+    [
+        ("/interaction/s3cr3t-token", "/interaction/{token}"),
+        ("/interaction/s3cr3t-token/login", "/interaction/{token}/login"),
+        ("/interaction/s3cr3t-token/decision", "/interaction/{token}/decision"),
+        ("/par", "/par"),
+        ("/x/interaction/abc", "/x/interaction/abc"),
+    ],
+)
+def test_interaction_tokens_never_reach_the_log(path: str, logged: str) -> None:
+    assert loggable_path(path) == logged

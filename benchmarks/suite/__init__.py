@@ -1,0 +1,1 @@
+"""The benchmark suite behind benchmarks/run.sh (see benchmarks/README.md)."""
