@@ -233,6 +233,38 @@ def test_client_controlled_text_is_escaped_not_run(
         assert_inert()
 
 
+#: A redirect URI whose host is markup. Registration takes it (it is the deployer's), so the
+#: consent page's "you will be sent to" line must show it as text.
+HOSTILE_REDIRECT = 'https://x"><img/src=x/onerror=window.__pwned=3>.example/cb'
+
+
+def test_a_hostile_redirect_host_is_shown_as_text(
+    chromium: Browser, grantline_server: GrantlineServer
+) -> None:
+    server = grantline_server
+    client = server.add_client(name="Redirect Agent", redirect_uris=[HOSTILE_REDIRECT])
+    assert client.client_secret is not None
+    with agent_client() as agent:
+        pushed = push_with_details(
+            agent,
+            server,
+            [PAYMENT_ITEM],
+            client_id=client.client_id,
+            client_secret=client.client_secret,
+            redirect_uri=HOSTILE_REDIRECT,
+        )
+    with new_page(chromium, bypass_csp=True) as page:
+        dialogs: list[str] = []
+        page.on("dialog", lambda dialog: (dialogs.append(dialog.message), dialog.dismiss()))
+        open_authorization(page, server, client.client_id, pushed.request_uri)
+        sign_in(page, server)
+        # The host ends at the first "/": what is left still closes the tag and opens another.
+        expect(page.locator("#redirect-host")).to_have_text('x"><img')
+        assert page.evaluate("window.__pwned === undefined")
+        expect(page.locator("img")).to_have_count(0)
+        assert dialogs == []
+
+
 def test_approving_with_nothing_ticked_is_access_denied(
     chromium: Browser, grantline_server: GrantlineServer
 ) -> None:
