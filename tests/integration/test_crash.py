@@ -43,6 +43,8 @@ pytestmark = [pytest.mark.integration, pytest.mark.timeout(45)]
 WORKERS = 8
 #: How long the load runs before the server is killed.
 LOAD_SECONDS = 2.0
+#: The longest the kill waits for the first whole flow to finish.
+FIRST_FLOW_WAIT = 30.0
 #: Every request's bound; a server that is killed resets its connections at once.
 REQUEST_TIMEOUT = 5.0
 #: The longest the kill waits for a request to be in flight.
@@ -469,6 +471,11 @@ def test_sigkill_under_load_keeps_state_and_audit_trail_together(instance: Insta
         futures = [pool.submit(worker, load, i) for i in range(WORKERS)]
         try:
             time.sleep(LOAD_SECONDS)
+            # On a loaded machine the first flow may take longer than LOAD_SECONDS; the kill
+            # must come after at least one, so that every kind of state exists.
+            first_flow_by = time.monotonic() + FIRST_FLOW_WAIT
+            while load.flows < 1 and time.monotonic() < first_flow_by:
+                time.sleep(0.05)
             in_flight = load.wait_for_in_flight(IN_FLIGHT_WAIT)
             load.killed.set()
             # With --workers 1, `grantline serve` runs uvicorn in its own process.
