@@ -90,7 +90,7 @@ async def checkpoint_now(
 
 
 async def checkpoint_periodically(
-    store: Store, issuer: str, interval: int, clock: Callable[[], int], *, secret: bytes
+    store: Store, issuer: str, interval: float, clock: Callable[[], int], *, secret: bytes
 ) -> None:
     """``grantline serve``'s background task: a checkpoint every ``interval`` seconds when the
     log has grown. Every worker runs it; the first to sign a set of heads keeps its checkpoint."""
