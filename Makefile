@@ -3,11 +3,15 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 
-.PHONY: run test check
+.PHONY: run test check demo
 
 run: $(VENV)/.installed
 	$(BIN)/grantline init --dev
 	$(BIN)/grantline serve
+
+# The audit line end to end: an agent, a person in the browser, an API, `grantline audit trace`.
+demo: $(VENV)/.installed
+	$(BIN)/python examples/payment_demo/demo.py
 
 test: $(VENV)/.installed
 	$(BIN)/ruff check grantline tests examples
