@@ -56,8 +56,11 @@ class Redactor:
 
     def item(self, item: Mapping[str, Any]) -> dict[str, Any]:
         rules = self._policies.get(str(item.get("type")))
+        if not rules:
+            # Nothing to change: a shallow copy, no deep copy on the request path.
+            return dict(item)
         copied = copy.deepcopy(dict(item))
-        for path, rule in rules or ():
+        for path, rule in rules:
             self._apply(copied, path, rule)
         return copied
 
