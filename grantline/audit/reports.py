@@ -37,6 +37,12 @@ class ActionReport:
     resource: str | None
 
 
+def _printable(text: str) -> bool:
+    """No control characters (a report ends up on a reviewer's terminal) and no lone
+    surrogates (they cannot be stored)."""
+    return not any(ord(ch) < 0x20 or ord(ch) == 0x7F or "\ud800" <= ch <= "\udfff" for ch in text)
+
+
 def _text(body: dict[str, Any], name: str, limit: int, *, required: bool = False) -> str | None:
     value = body.get(name)
     if value is None:
@@ -45,6 +51,8 @@ def _text(body: dict[str, Any], name: str, limit: int, *, required: bool = False
         return None
     if not isinstance(value, str) or not value or len(value) > limit:
         raise InvalidRequest(f"{name} must be a string of 1 to {limit} characters.")
+    if not _printable(value):
+        raise InvalidRequest(f"{name} contains control characters or invalid Unicode.")
     return value
 
 
@@ -59,11 +67,11 @@ def _facts(value: Any) -> dict[str, str | int | bool]:
             raise InvalidRequest("action fact names are letters, digits, '_', '.' and '-'.")
         # Numbers travel as strings (a Decimal amount must not pass through a float).
         small_int = isinstance(fact, int) and abs(fact) < 2**53
-        short_text = isinstance(fact, str) and len(fact) <= _MAX_FACT_TEXT
+        short_text = isinstance(fact, str) and len(fact) <= _MAX_FACT_TEXT and _printable(fact)
         if not (small_int or short_text):
             raise InvalidRequest(
-                f"action.{name} must be a string (at most {_MAX_FACT_TEXT}), an integer or "
-                "a boolean."
+                f"action.{name} must be a string (at most {_MAX_FACT_TEXT} printable "
+                "characters), an integer or a boolean."
             )
         facts[name] = fact
     return facts

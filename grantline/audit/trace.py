@@ -185,7 +185,7 @@ def _action(ev: AuditEvent, state: _Request) -> tuple[str, list[str]]:
     data, flags = ev.data, []
     allowed = ev.type == "resource.action_allowed"
     acted_at = data.get("acted_at", ev.at)
-    facts = ", ".join(f"{k}={v}" for k, v in sorted(data.get("action", {}).items()))
+    facts = ", ".join(f"{k}={_key(v)}" for k, v in sorted(data.get("action", {}).items()))
     summary = (
         f"{data.get('resource_server')} {'allowed' if allowed else 'refused'} "
         f"{data.get('detail_type') or 'action'} ({facts}) with jti {data.get('jti')}"

@@ -15,7 +15,7 @@ from grantline.audit.events import event
 from grantline.audit.reports import ActionReport, parse_report
 from grantline.context import Context
 from grantline.endpoints._common import authenticate, context_of
-from grantline.errors import InvalidClient, UnauthorizedClient
+from grantline.errors import UnauthorizedClient
 from grantline.models import Client
 from grantline.web.forms import read_body
 from grantline.web.responses import json_response
@@ -30,9 +30,8 @@ _REPORT_ID_MEMORY = 7 * 24 * 3600
 async def report_action(request: Request) -> Response:
     """POST /actions."""
     ctx = context_of(request)
+    # No form parameters: only HTTP Basic authenticates here, so a public client cannot.
     caller = await authenticate(ctx, request, {})
-    if caller.auth_method == "none":
-        raise InvalidClient("Reporting actions needs client authentication.")
     if not caller.can_introspect:
         raise UnauthorizedClient("Only resource servers may report actions.", status_code=403)
     report = parse_report(await read_body(request, ctx.settings.max_body_bytes, "application/json"))

@@ -199,6 +199,14 @@ async def test_a_client_that_is_not_a_resource_server_is_refused(
         (report("j" * 16, reason="r" * 301), "reason must be"),
         (report("j" * 16, type=""), "type must be"),
         (b'{"a":' * 5000, "not JSON"),
+        ({**report("j" * 16), "jti": "abc\u0000def"}, "jti contains control characters"),
+        ({**report("j" * 16), "jti": "abc\ud800"}, "jti contains control characters"),
+        (report("j" * 16, type="payment\u001b[2J"), "type contains control characters"),
+        (report("j" * 16, reason="ok\nFAKE LINE"), "reason contains control characters"),
+        (report("j" * 16, error="x\ud800"), "error contains control characters"),
+        (report("j" * 16, resource="https://a\u007f"), "resource contains control characters"),
+        (report("j" * 16, action={"amount": "4\u001b2"}), "action.amount must be"),
+        (report("j" * 16, action={"amount": "4\udfff"}), "action.amount must be"),
     ],
 )
 async def test_a_malformed_report_is_refused(
