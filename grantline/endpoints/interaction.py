@@ -74,9 +74,11 @@ async def login(request: Request) -> Response:
     ctx = context_of(request)
     await limit_caller(ctx, request, "login")
     loaded = await _load(ctx, request)
-    await limit_client(ctx, "login", loaded.client.client_id)
     form = await read_form(request, ctx.settings.max_body_bytes)
     _check_csrf(ctx, loaded, form.get("csrf_token"))
+    # Only attempts that reach a password check spend the client's budget: a flood of forged
+    # posts to one interaction must not shut sign-in off for everyone using the client.
+    await limit_client(ctx, "login", loaded.client.client_id)
     username = form.get("username", "")[:_MAX_CREDENTIAL_LENGTH]
     password = form.get("password", "")[:_MAX_CREDENTIAL_LENGTH]
     async with ctx.store.reader() as tx:

@@ -16,6 +16,7 @@ Two budgets per endpoint, each shared by every process:
 from __future__ import annotations
 
 import hashlib
+import ipaddress
 import logging
 from collections.abc import Mapping
 
@@ -54,8 +55,18 @@ class RateLimited(TemporarilyUnavailable):
 
 
 def client_address(request: Request) -> str:
-    """The address whose budget a request spends: the TCP peer."""
-    return request.client.host if request.client is not None else "unknown"
+    """The address whose budget a request spends: the TCP peer, and for IPv6 its /64, which
+    one host usually holds whole (otherwise every address in it would be a fresh budget)."""
+    host = request.client.host if request.client is not None else "unknown"
+    try:
+        address = ipaddress.ip_address(host)
+    except ValueError:
+        return host
+    if isinstance(address, ipaddress.IPv6Address):
+        if address.ipv4_mapped is not None:
+            return str(address.ipv4_mapped)
+        return str(ipaddress.ip_network(f"{address}/64", strict=False))
+    return str(address)
 
 
 def _key(endpoint: str, kind: str, value: str) -> str:

@@ -9,10 +9,12 @@ from collections.abc import AsyncIterator, Callable
 import httpx
 import pytest
 from starlette.applications import Starlette
+from starlette.requests import Request
 
 from grantline.app import create_app
 from grantline.models import Client, User
 from grantline.ratelimit.config import EndpointLimits, Limit, RateLimitSettings
+from grantline.ratelimit.guard import client_address
 from grantline.ratelimit.limiter import RateLimiter
 from grantline.ratelimit.stores import DatabaseCounters
 from grantline.settings import Settings
@@ -178,6 +180,38 @@ async def test_the_sign_in_form_has_a_budget_per_client(
     assert refused.status_code == 429
     assert refused.headers["retry-after"] == "60"
     assert "Too many requests from this client" in refused.text
+
+
+async def test_forged_sign_in_posts_do_not_spend_the_client_budget(
+    make_http: MakeHttp, settings: Settings
+) -> None:
+    http = make_http(limited(settings, login=EndpointLimits(Limit(1, 60), None)))
+    agent = Agent(http)
+    interaction = await agent.open((await agent.push()).request_uri)
+    for _ in range(5):
+        forged = await http.post(
+            f"{interaction}/login",
+            data={"csrf_token": "forged", "username": "alice", "password": "guess"},
+        )
+        assert forged.status_code == 403, forged.text
+        assert "invalid_request" in forged.text
+    # The one real attempt the budget allows is still there for the person.
+    assert (await agent.login(interaction)).status_code == 303
+
+
+@pytest.mark.parametrize(
+    ("peer", "budget"),
+    [
+        ("192.0.2.7", "192.0.2.7"),
+        ("2001:db8:1:2:aaaa:bbbb:cccc:dddd", "2001:db8:1:2::/64"),
+        ("2001:db8:1:2::1", "2001:db8:1:2::/64"),
+        ("::ffff:192.0.2.7", "192.0.2.7"),
+        ("testclient", "testclient"),
+    ],
+)
+def test_an_ipv6_host_spends_one_budget_for_its_whole_64(peer: str, budget: str) -> None:
+    scope = {"type": "http", "method": "GET", "path": "/", "headers": [], "client": (peer, 1)}
+    assert client_address(Request(scope)) == budget
 
 
 async def test_disabled_limits_refuse_nothing(make_http: MakeHttp, settings: Settings) -> None:
