@@ -55,14 +55,17 @@ def sign_in_wait(
     now: int,
 ) -> tuple[str, int]:
     """(what throttles, seconds left): ``("", 0)`` when the attempt may go ahead."""
+    if known in counters:
+        # This person signed in from this address before: neither a guesser elsewhere (the
+        # account's count) nor one behind the same NAT (the address's count) keeps them out.
+        return ("", 0)
     waits: list[tuple[int, str]] = [(0, "")]
     count, last = counters.get(address, (0, now))
     delay = policy.delay(count, policy.address_failures, policy.address_max_delay)
     waits.append((last + delay - now, "address"))
-    if known not in counters:
-        count, last = counters.get(account, (0, now))
-        delay = policy.delay(count, policy.account_failures, policy.account_max_delay)
-        waits.append((last + delay - now, "account"))
+    count, last = counters.get(account, (0, now))
+    delay = policy.delay(count, policy.account_failures, policy.account_max_delay)
+    waits.append((last + delay - now, "account"))
     wait, reason = max(waits)
     return (reason, wait) if wait > 0 else ("", 0)
 
@@ -156,7 +159,8 @@ class SignInThrottle:
             await limits.prune_sign_in_counters(now)
 
     async def record_success(self, tx: Transaction, now: int) -> None:
-        """Clears the address's count and remembers it for this account, within ``tx``."""
-        limits = limits_of(tx)
-        await limits.clear_sign_in(self.address)
-        await limits.mark_sign_in(self.known, now, keep_for=self._policy.known_address_lifetime)
+        """Remembers this address for this account, within ``tx``. The address's count stays:
+        an attacker with an account of their own must not reset it between guesses at others."""
+        await limits_of(tx).mark_sign_in(
+            self.known, now, keep_for=self._policy.known_address_lifetime
+        )

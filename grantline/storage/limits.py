@@ -47,8 +47,6 @@ class LimitTransaction(Protocol):
     async def mark_sign_in(self, key: str, now: int, *, keep_for: int) -> None:
         """Records a successful sign-in under ``key`` (count 0, ``last_at`` now)."""
 
-    async def clear_sign_in(self, key: str) -> None: ...
-
     async def prune_sign_in_counters(self, now: int) -> int: ...
 
 
@@ -139,9 +137,6 @@ class SqlLimits:
             "ON CONFLICT (key) DO UPDATE SET count = 0, last_at = ?, expires_at = ?",
             (key, now, now + keep_for, now, now + keep_for),
         )
-
-    async def clear_sign_in(self, key: str) -> None:
-        await self._run("DELETE FROM sign_in_counters WHERE key = ?", (key,))
 
     async def prune_sign_in_counters(self, now: int) -> int:
         return await self._run("DELETE FROM sign_in_counters WHERE expires_at < ?", (now,))
