@@ -254,6 +254,8 @@ def main() -> None:
             "--client-id",
             "payments-api",
             "--can-introspect",
+            "--resource",
+            f"{api}/payments",
             "--redirect-uri",
             "https://payments-api.invalid/unused",
             data_dir=data_dir,

@@ -197,6 +197,10 @@ def _action(ev: AuditEvent, state: _Request) -> tuple[str, list[str]]:
         )
     if data.get("unknown_token"):
         flags.append("action with a token this server did not issue")
+    if data.get("foreign_token"):
+        flags.append(
+            f"reported by {data.get('resource_server')}, which is not an audience of the token"
+        )
     revoked = [
         t
         for t in (data.get("grant_revoked_at"), data.get("token_revoked_at"), state.revoked_at)

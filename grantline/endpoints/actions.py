@@ -3,7 +3,9 @@
 Only clients registered as resource servers (``--can-introspect``) may report. The report is
 tied to the token by its ``jti``, and so to the grant, the decision and the pushed request: it is
 the last event of the line ``grantline audit trace`` shows. A report is recorded once per
-``report_id``, so a resource server that retries after a lost answer does not double it.
+``report_id``, so a resource server that retries after a lost answer does not double it. A
+report about a token issued for another audience is recorded too, marked ``foreign_token``:
+the trail keeps what a resource server claimed, and the trace flags it.
 """
 
 from __future__ import annotations
@@ -65,6 +67,14 @@ async def _record(ctx: Context, caller: Client, report: ActionReport) -> bool:
                 reason=report.reason,
                 resource=report.resource,
                 unknown_token=token is None or None,
+                # A resource server registered with its resources (--resource) reports only
+                # on tokens issued for one of them; anything else is recorded, and flagged.
+                foreign_token=(
+                    token is not None
+                    and bool(caller.resources)
+                    and not set(token.audience) & set(caller.resources)
+                )
+                or None,
                 token_expired_at=None if token is None else token.expires_at,
                 token_revoked_at=None if token is None else token.revoked_at,
                 grant_revoked_at=None if grant is None else grant.revoked_at,

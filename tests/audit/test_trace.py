@@ -301,3 +301,17 @@ def test_a_fact_checked_against_a_redacted_value_is_not_judged() -> None:
     )
     (flag,) = all_flags(events)
     assert "creditor_iban" in flag
+
+
+def test_a_report_from_a_resource_server_outside_the_audience_is_flagged() -> None:
+    foreign = event(
+        "resource.action_allowed",
+        T0 + 20,
+        grant_id="g1",
+        jti="j1",
+        resource_server="other-api",
+        foreign_token=True,
+    )
+    assert all_flags(line(**{"resource.action_allowed": foreign})) == [
+        "reported by other-api, which is not an audience of the token"
+    ]

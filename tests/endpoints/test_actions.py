@@ -13,7 +13,7 @@ import pytest
 from grantline.models import AuditEvent
 from grantline.storage.sql import SQLiteStore
 from tests.conftest import add_client
-from tests.helpers import CLIENT_SECRET, Agent, FrozenClock
+from tests.helpers import CLIENT_SECRET, ISSUER, Agent, FrozenClock
 
 RS = ("api", CLIENT_SECRET)
 
@@ -141,6 +141,36 @@ async def test_a_report_after_revocation_carries_the_revocation_time(
     await send(agent.http, report(_claims(token)["jti"]))
     (ev,) = await action_events(store)
     assert ev.data["token_revoked_at"] == clock()
+
+
+async def test_a_report_on_a_token_for_another_audience_is_recorded_and_marked(
+    agent: Agent, store: SQLiteStore
+) -> None:
+    await add_client(
+        store,
+        client_id="other-api",
+        name="Other API",
+        can_introspect=True,
+        resources=("https://other.example/api",),
+    )
+    await add_client(
+        store,
+        client_id="own-api",
+        name="Own API",
+        can_introspect=True,
+        resources=(ISSUER,),  # a token asked for without `resource` has the issuer as aud
+    )
+    token = await access_token(agent)
+    jti = _claims(token)["jti"]
+    assert _claims(token)["aud"] == ISSUER
+    for reporter in ("other-api", "own-api"):
+        response = await send(agent.http, report(jti), auth=(reporter, CLIENT_SECRET))
+        assert response.status_code == 202, response.text
+    foreign, own = await action_events(store)
+    assert foreign.data["resource_server"] == "other-api"
+    assert foreign.data["foreign_token"] is True
+    assert own.data["resource_server"] == "own-api"
+    assert "foreign_token" not in own.data
 
 
 # -- refusals -------------------------------------------------------------------------------
