@@ -30,8 +30,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from grantline.web.observability import REQUESTS
 from grantline.web.pages import render
-from grantline.web.responses import NO_STORE
-from grantline.web.security import SECURITY_HEADERS
+from grantline.web.security import refusal_headers
 
 __all__ = ["AdmissionLimit"]
 
@@ -42,7 +41,6 @@ _PAGE_PREFIXES = ("/authorize", "/interaction/")
 
 log = logging.getLogger("grantline.admission")
 
-HSTS = (b"strict-transport-security", b"max-age=31536000")
 #: Seconds between the summaries of refused requests in the log.
 _LOG_EVERY = 10.0
 
@@ -57,7 +55,6 @@ def _prebuilt(
         (b"content-type", content_type),
         (b"content-length", str(len(body)).encode()),
         (b"retry-after", b"1"),
-        *((k.lower().encode(), v.encode()) for k, v in NO_STORE.items()),
         *security,
     ]
     return headers, body
@@ -79,7 +76,7 @@ class AdmissionLimit:
         self._slots = asyncio.Semaphore(max(limit, 1))
         self._shed = 0
         self._next_log = 0.0
-        security = [*SECURITY_HEADERS, *([HSTS] if hsts else [])]
+        security = refusal_headers(hsts=hsts)
         self._json = _prebuilt(
             json.dumps({"error": _ERROR, "error_description": _DESCRIPTION}).encode(),
             b"application/json",

@@ -22,8 +22,7 @@ from typing import Any
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
 from grantline.settings import Settings
-from grantline.web.responses import NO_STORE
-from grantline.web.security import SECURITY_HEADERS
+from grantline.web.security import refusal_headers
 
 __all__ = [
     "HEAD_TIMEOUT",
@@ -148,8 +147,7 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
             (b"content-type", b"application/json"),
             (b"content-length", str(len(body)).encode("ascii")),
             (b"connection", b"close"),
-            *((k.lower().encode("ascii"), v.encode("ascii")) for k, v in NO_STORE.items()),
-            *SECURITY_HEADERS,
+            *refusal_headers(hsts=False),
         ]
         head = b"HTTP/1.1 %d %s\r\n" % (status, _REASONS[status])
         head += b"".join(name + b": " + value + b"\r\n" for name, value in headers)

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-__all__ = ["SECURITY_HEADERS", "SecurityHeaders"]
+from grantline.web.responses import NO_STORE
+
+__all__ = ["HSTS_HEADER", "SECURITY_HEADERS", "SecurityHeaders", "refusal_headers"]
 
 # No form-action: browsers apply it to the redirect that follows the consent form's POST, and
 # that redirect goes to the client's redirect_uri on another origin.
@@ -19,6 +21,19 @@ SECURITY_HEADERS = [
     (b"referrer-policy", b"no-referrer"),
 ]
 
+#: Sent whenever the issuer is https (RFC 6797).
+HSTS_HEADER = (b"strict-transport-security", b"max-age=31536000")
+
+
+def refusal_headers(*, hsts: bool) -> list[tuple[bytes, bytes]]:
+    """What a response built outside the application (a refusal by a middleware or by the
+    HTTP protocol layer) carries: never cached, and the same security headers as any page."""
+    return [
+        *((k.lower().encode("ascii"), v.encode("ascii")) for k, v in NO_STORE.items()),
+        *SECURITY_HEADERS,
+        *([HSTS_HEADER] if hsts else []),
+    ]
+
 
 class SecurityHeaders:
     """Pure ASGI middleware: adds the headers without wrapping the response body."""
@@ -27,7 +42,7 @@ class SecurityHeaders:
         self.app = app
         self.headers = list(SECURITY_HEADERS)
         if hsts:
-            self.headers.append((b"strict-transport-security", b"max-age=31536000"))
+            self.headers.append(HSTS_HEADER)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
