@@ -18,8 +18,6 @@ sign-in and its audit event: no extra commit, exact across processes. Keys are k
 
 from __future__ import annotations
 
-import hashlib
-import hmac
 import secrets
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -38,11 +36,6 @@ __all__ = ["SignInThrottle", "SignInThrottled", "sign_in_wait"]
 
 class SignInThrottled(RateLimited):
     """A sign-in attempt refused, without checking the password, until the wait is over."""
-
-
-def _mac(key: bytes, purpose: str, value: str) -> str:
-    message = purpose.encode("ascii") + b"\x00" + value.encode("utf-8", "surrogatepass")
-    return hmac.new(key, message, hashlib.sha256).hexdigest()
 
 
 def sign_in_wait(
@@ -96,12 +89,11 @@ class SignInThrottle:
     ) -> SignInThrottle:
         username_digest = ctx.digester.digest("username", username)
         address = client_address(request)
-        key = ctx.settings.secret_key
         return cls(
             ctx=ctx,
             account="account:" + username_digest,
-            address="address:" + _mac(key, "sign_in_address", address),
-            known="known:" + _mac(key, "sign_in_known", f"{username_digest}|{address}"),
+            address="address:" + ctx.digester.digest("sign_in_address", address),
+            known="known:" + ctx.digester.digest("sign_in_known", f"{username_digest}|{address}"),
             client_id=client_id,
             request_id=request_id,
             user_id=user_id,

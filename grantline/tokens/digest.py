@@ -25,6 +25,8 @@ Purpose = Literal[
     "client_secret",
     "csrf",
     "username",
+    "sign_in_address",
+    "sign_in_known",
 ]
 
 
