@@ -11,12 +11,12 @@ other's whole unit of work; on SQLite the write lock is already held from BEGIN 
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from grantline.audit.chain import ChainEntry, body_digest, lane_of, link
 from grantline.models import AuditEvent
+from grantline.storage.statements import SqlStatements
 
 __all__ = ["AuditCheckpointRow", "ChainedEvent", "SqlAuditLog", "canonical_json"]
 
@@ -61,21 +61,12 @@ class AuditCheckpointRow:
     jws: str
 
 
-class SqlAuditLog:
+class SqlAuditLog(SqlStatements):
     """``storage.AuditLog`` in portable SQL; ``SqlTransaction`` supplies the primitives."""
 
     __slots__ = ("_pending",)
 
     _pending: list[AuditEvent]
-
-    async def _one(self, sql: str, args: Sequence[Any]) -> Any:
-        raise NotImplementedError
-
-    async def _all(self, sql: str, args: Sequence[Any] = ()) -> list[Any]:
-        raise NotImplementedError
-
-    async def _run(self, sql: str, args: Sequence[Any]) -> int:
-        raise NotImplementedError
 
     _COLS = (
         "seq, type, at, client_id, user_id, request_id, grant_id, data, body_sha256, "

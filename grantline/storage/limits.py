@@ -14,7 +14,9 @@ spell the larger of two values differently). Two tables:
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any, Protocol
+from typing import Protocol
+
+from grantline.storage.statements import SqlStatements
 
 __all__ = ["LimitTransaction", "SqlLimits", "limits_of"]
 
@@ -57,19 +59,10 @@ def limits_of(tx: object) -> LimitTransaction:
     return tx
 
 
-class SqlLimits:
+class SqlLimits(SqlStatements):
     """``LimitTransaction`` over the primitives ``SqlTransaction`` provides."""
 
     __slots__ = ()
-
-    async def _one(self, sql: str, args: Sequence[Any]) -> Any:
-        raise NotImplementedError
-
-    async def _all(self, sql: str, args: Sequence[Any] = ()) -> list[Any]:
-        raise NotImplementedError
-
-    async def _run(self, sql: str, args: Sequence[Any]) -> int:
-        raise NotImplementedError
 
     # -- rate limits ---------------------------------------------------------------------
 
