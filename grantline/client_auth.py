@@ -26,7 +26,6 @@ from grantline.protocol.jose import (
     verify_compact,
 )
 from grantline.protocol.params import is_clean_value
-from grantline.storage import ClientStore
 from grantline.tokens.digest import Digester
 
 __all__ = [
@@ -121,16 +120,15 @@ def _decode_basic(encoded: str) -> tuple[str, str]:
     return client_id, secret
 
 
-async def authenticate_client(
-    clients: ClientStore, digester: Digester, presented: PresentedCredentials
+def authenticate_client(
+    client: Client | None, digester: Digester, presented: PresentedCredentials
 ) -> Client:
-    """The registered client, if it uses the presented method and, for secrets, the secret
-    matches; else ``invalid_client`` (401). Assertions are checked by ``verify_assertion``
-    once the caller has the client's keys.
+    """``client`` (the one registered under the presented client_id, or None), if it uses the
+    presented method and, for secrets, the secret matches; else ``invalid_client`` (401).
+    Assertions are checked by ``verify_assertion`` once the caller has the client's keys.
 
     Every ``InvalidClient`` carries the ``WWW-Authenticate`` challenge (RFC 6749 5.2).
     """
-    client = await clients.get_client(presented.client_id)
     if presented.secret is not None:
         stored = client.secret_digest if client is not None else None
         valid = digester.matches("client_secret", presented.secret, stored or _DUMMY_DIGEST)

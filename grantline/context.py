@@ -13,6 +13,7 @@ from grantline.policy.authorization_details import DetailTypeRegistry
 from grantline.ratelimit.limiter import RateLimiter
 from grantline.settings import Settings
 from grantline.storage import Store
+from grantline.storage.client_cache import ClientCache
 from grantline.tokens.digest import Digester
 
 __all__ = ["Clock", "Context", "system_clock"]
@@ -33,6 +34,8 @@ class Context:
     #: Request budgets shared by every process (``grantline.ratelimit``); the default counts in
     #: this process only.
     rate_limiter: RateLimiter = field(default_factory=RateLimiter)
+    #: Client records, re-read whenever any client changed (RFC 9126 7.4).
+    clients: ClientCache = field(default_factory=ClientCache)
     digester: Digester = field(init=False)
     detail_types: DetailTypeRegistry = field(init=False)
     #: What the audit trail keeps of authorization_details (per-type redaction rules).

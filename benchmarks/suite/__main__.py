@@ -7,6 +7,7 @@ import argparse
 import json
 import os
 import signal
+import subprocess
 import sys
 import time
 from pathlib import Path
@@ -80,6 +81,23 @@ def _postgres_reachable(url: str) -> bool:
         return False
 
 
+def _has_node_sqlite(node_bin: str) -> bool:
+    """Whether ``node_bin`` has node:sqlite without a flag (Node 22.13 on), which the SQLite
+    adapter in server.js is built on."""
+    try:
+        done = subprocess.run(
+            [node_bin, "--no-warnings", "-e", "require('node:sqlite')"],
+            capture_output=True,
+            timeout=30,
+            check=False,
+        )
+    except (OSError, subprocess.SubprocessError):
+        return False
+    if done.returncode != 0:
+        print(f"{node_bin} has no node:sqlite (Node 22.13+): skipping oidc-provider on SQLite.")
+    return done.returncode == 0
+
+
 def _targets(args: argparse.Namespace, node_bin: str | None) -> list[Target]:
     sqlite_1 = GrantlineTarget(1)
     targets: list[Target] = [sqlite_1, GrantlineTarget(2)]
@@ -87,6 +105,11 @@ def _targets(args: argparse.Namespace, node_bin: str | None) -> list[Target]:
         targets.append(GrantlineTarget(2, args.postgres_admin_url))
     if node_bin is not None:
         targets += [OidcProviderTarget(1, node_bin), OidcProviderTarget(2, node_bin)]
+        if _has_node_sqlite(node_bin):
+            targets += [
+                OidcProviderTarget(1, node_bin, adapter="sqlite"),
+                OidcProviderTarget(2, node_bin, adapter="sqlite"),
+            ]
     targets += [CeilingTarget(1), ResourceTarget(1, sqlite_1), ResourceTarget(2, sqlite_1)]
     return targets
 

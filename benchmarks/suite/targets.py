@@ -1,6 +1,7 @@
 """The servers under load: Grantline (SQLite or PostgreSQL, 1 or 2 workers), node-oidc-provider
-(one process, or node:cluster with 2 workers), the minimal-handler ceiling, and a resource
-server using the Grantline SDK. Each starts fresh, on its own port and data, every round.
+(in memory or on SQLite; one process, or node:cluster with 2 workers), the minimal-handler
+ceiling, and a resource server using the Grantline SDK. Each starts fresh, on its own port and
+data, every round.
 """
 
 from __future__ import annotations
@@ -191,29 +192,40 @@ class GrantlineTarget(Target):
 
 
 class OidcProviderTarget(Target):
+    """server.js on the library's in-memory adapter (``adapter="memory"``) or on our SQLite
+    adapter (``adapter="sqlite"``, one database file shared by every worker)."""
+
     family = "oidc-provider"
-    database = "memory"
     # server.js issues opaque access tokens for this resource: the provider does not
     # introspect JWT ones.
     introspection_resource = "https://opaque.bench.example/"
     # Its resume step calls session.resetIdentifier() (a defence against session fixation).
     rotates_sessions = True
 
-    def __init__(self, workers: int, node: str) -> None:
+    def __init__(self, workers: int, node: str, adapter: str = "memory") -> None:
         super().__init__(workers)
+        if adapter not in ("memory", "sqlite"):
+            raise ValueError(f"unknown oidc-provider adapter {adapter!r}")
         self.node = node
-        self.key = f"oidc-provider-{workers}"
-        self.label = (
-            "oidc-provider, 1 process"
-            if workers == 1
-            else f"oidc-provider, cluster of {workers} workers"
+        self.adapter = adapter
+        self.database = "SQLite" if adapter == "sqlite" else "memory"
+        self.key = (
+            f"oidc-provider-{workers}"
+            if adapter == "memory"
+            else f"oidc-provider-{adapter}-{workers}"
         )
-        # Each cluster worker has its own in-memory store: a request_uri pushed to one worker
-        # is unknown to the others, so only single-request scenarios run across workers.
-        self.scenarios = frozenset(
-            {"par_basic", "par_jwt", "flow", "introspect"}
+        store = "SQLite" if adapter == "sqlite" else "in memory"
+        self.label = (
+            f"oidc-provider, {store}, 1 process"
             if workers == 1
-            else {"par_basic", "par_jwt"}
+            else f"oidc-provider, {store}, cluster of {workers} workers"
+        )
+        # In memory, each cluster worker has its own store: a request_uri pushed to one worker
+        # is unknown to the others, so only single-request scenarios run across workers. On
+        # SQLite every worker reads what any of them wrote.
+        shared = workers == 1 or adapter == "sqlite"
+        self.scenarios = frozenset(
+            {"par_basic", "par_jwt", "flow", "introspect"} if shared else {"par_basic", "par_jwt"}
         )
 
     def start(self, workdir: Path) -> None:
@@ -251,6 +263,13 @@ class OidcProviderTarget(Target):
         }
         config_path = data / "config.json"
         config_path.write_text(json.dumps(config))
+        store: dict[str, str] = {}
+        if self.adapter == "sqlite":
+            # A fresh database every round (the workdir is too, but not when reused).
+            db = data / "oidc-provider.db"
+            for stale in (db, db.with_name(db.name + "-wal"), db.with_name(db.name + "-shm")):
+                stale.unlink(missing_ok=True)
+            store["SQLITE_PATH"] = str(db)
         self.auth = AuthServer(
             self.base_url, OIDC_ENDPOINTS, BENCH_CLIENT, secret, REDIRECT_URI, USERNAME, password
         )
@@ -261,6 +280,8 @@ class OidcProviderTarget(Target):
                 WORKERS=str(self.workers),
                 BENCH_CONFIG=str(config_path),
                 NODE_ENV="production",
+                ADAPTER=self.adapter,
+                **store,
             ),
             log_path=data / "server.log",
             ready_url=self.base_url + "/.well-known/openid-configuration",

@@ -1,8 +1,9 @@
-"""Medians over rounds, and ratios only between runs of the same round and process count."""
+"""Medians over rounds, and ratios only between runs of the same round and process count,
+against the oidc-provider store the project's targets are stated against."""
 
 from __future__ import annotations
 
-from suite.report import summarize
+from suite.report import markdown, summarize, text_table
 from suite.runner import Measurement
 from suite.targets import CeilingTarget, GrantlineTarget, OidcProviderTarget
 
@@ -56,3 +57,74 @@ def test_ratios_are_medians_of_same_round_ratios() -> None:
     assert rows["grantline-sqlite-2"].vs_oidc_provider is None
     assert rows["grantline-sqlite-2"].vs_ceiling is None
     assert rows["oidc-provider-1"].vs_oidc_provider is None
+
+
+def _all_targets() -> list[GrantlineTarget | OidcProviderTarget]:
+    return [
+        GrantlineTarget(1),
+        GrantlineTarget(2),
+        GrantlineTarget(2, "postgresql://postgres@127.0.0.1:5432/postgres"),
+        OidcProviderTarget(1, "node"),
+        OidcProviderTarget(2, "node"),
+        OidcProviderTarget(1, "node", adapter="sqlite"),
+        OidcProviderTarget(2, "node", adapter="sqlite"),
+    ]
+
+
+def test_oidc_provider_partner_is_in_memory_at_one_process_and_sqlite_at_two() -> None:
+    targets = _all_targets()
+    assert [t.key for t in targets[3:]] == [
+        "oidc-provider-1",
+        "oidc-provider-2",
+        "oidc-provider-sqlite-1",
+        "oidc-provider-sqlite-2",
+    ]
+    rates = {
+        "grantline-sqlite-1": 1000,
+        "grantline-sqlite-2": 1200,
+        "grantline-postgresql-2": 900,
+        "oidc-provider-1": 4000,
+        "oidc-provider-2": 6000,
+        "oidc-provider-sqlite-1": 2000,
+        "oidc-provider-sqlite-2": 3000,
+    }
+    measurements = [_m(1, "par_basic", key, rate) for key, rate in rates.items()]
+    rows = {r.target: r for r in summarize(measurements, targets)}
+    assert rows["grantline-sqlite-1"].oidc_provider_partner == "oidc-provider-1"
+    assert rows["grantline-sqlite-1"].vs_oidc_provider == 0.25
+    assert rows["grantline-sqlite-2"].oidc_provider_partner == "oidc-provider-sqlite-2"
+    assert rows["grantline-sqlite-2"].vs_oidc_provider == 0.4
+    assert rows["grantline-postgresql-2"].oidc_provider_partner == "oidc-provider-sqlite-2"
+    assert rows["grantline-postgresql-2"].vs_oidc_provider == 0.3
+    assert rows["oidc-provider-sqlite-2"].oidc_provider_partner is None
+    # The JSON keeps every earlier field and names the partner besides.
+    as_json = rows["grantline-sqlite-2"].to_json()
+    assert as_json["vs_oidc_provider"] == 0.4
+    assert as_json["oidc_provider_partner_label"] == "oidc-provider, SQLite, cluster of 2 workers"
+    # And so do the tables.
+    table = text_table(list(rows.values()))
+    first = "÷ oidc-provider: Grantline, SQLite, 1 worker ÷ oidc-provider, in memory, 1 process"
+    assert first in table
+    assert "Grantline, PostgreSQL, 2 workers ÷ oidc-provider, SQLite, cluster of 2 workers" in table
+    md = markdown(list(rows.values()))
+    assert "- Grantline, SQLite, 2 workers ÷ oidc-provider, SQLite, cluster of 2 workers" in md
+
+
+def test_without_a_sqlite_cluster_two_workers_fall_back_to_the_in_memory_one() -> None:
+    measurements = [
+        _m(1, "par_basic", "grantline-sqlite-2", 1200),
+        _m(1, "par_basic", "oidc-provider-2", 6000),
+        # The SQLite cluster ran in another round only: no ratio can be taken against it.
+        _m(2, "par_basic", "oidc-provider-sqlite-2", 3000),
+    ]
+    rows = {r.target: r for r in summarize(measurements, _all_targets())}
+    assert rows["grantline-sqlite-2"].oidc_provider_partner == "oidc-provider-2"
+    assert rows["grantline-sqlite-2"].vs_oidc_provider == 0.2
+    md = markdown(list(rows.values()))
+    assert "- Grantline, SQLite, 2 workers ÷ oidc-provider, in memory, cluster of 2 workers" in md
+
+
+def test_in_memory_cluster_has_no_flow_but_the_sqlite_one_does() -> None:
+    memory, sqlite = OidcProviderTarget(2, "node"), OidcProviderTarget(2, "node", adapter="sqlite")
+    assert "flow" not in memory.scenarios and "introspect" not in memory.scenarios
+    assert {"par_basic", "par_jwt", "flow", "introspect"} <= sqlite.scenarios

@@ -32,7 +32,8 @@ async def authenticate(ctx: Context, request: Request, params: Mapping[str, str]
     presented = present_credentials(request.headers.get("authorization"), params)
     try:
         async with ctx.store.reader() as tx:
-            client = await authenticate_client(tx, ctx.digester, presented)
+            client = await ctx.clients.get(tx, presented.client_id)
+        client = authenticate_client(client, ctx.digester, presented)
         if ctx.settings.fapi2 and client.auth_method != "private_key_jwt":
             raise InvalidClient(
                 "The FAPI 2.0 profile requires private_key_jwt client authentication.",

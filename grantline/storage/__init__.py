@@ -60,6 +60,9 @@ class ClientStore(Protocol):
         """Removes the client and revokes its grants and their tokens; the number of grants
         revoked, or None when there was no such client."""
 
+    async def client_generation(self) -> int:
+        """A counter every change to any client moves (a trigger, whoever writes)."""
+
 
 class UserStore(Protocol):
     async def get_user(self, user_id: str) -> User | None: ...
@@ -243,8 +246,10 @@ class Store(Protocol):
         """Begin a unit of work; it commits on normal exit and rolls back on an exception."""
 
     def reader(self) -> AbstractAsyncContextManager[Transaction]:
-        """Reads outside a transaction: each statement sees the latest committed state. Writes
-        through a reader are a programming error."""
+        """Reads outside a transaction: each statement sees the latest state that is
+        committed or is being committed, and the reader's exit waits until it is; if that
+        commit fails, the exit raises ``StorageUnavailable``. Writes through a reader are a
+        programming error."""
 
     async def ping(self) -> None:
         """Raises when the database cannot be reached."""

@@ -10,7 +10,8 @@ from __future__ import annotations
 
 import os
 import secrets
-from collections.abc import AsyncIterator, Iterator
+import sqlite3
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from pathlib import Path
 
 import asyncpg
@@ -19,7 +20,7 @@ import pytest
 
 from grantline.audit.chain import GENESIS, LANES
 from grantline.storage import Store
-from grantline.storage.postgres import PostgresStore
+from grantline.storage.postgres import PostgresStore, to_dollar_params
 from grantline.storage.schema import upgrade
 from grantline.storage.sql import SQLiteStore
 from grantline.tokens.keys import create_signing_key
@@ -68,6 +69,8 @@ async def _empty_tables(url: str) -> None:
             "INSERT INTO audit_head (lane, position, hash) VALUES ($1, 0, $2)",
             [(lane, GENESIS) for lane in range(LANES)],
         )
+        # And the client generation counter its one row.
+        await conn.execute("INSERT INTO client_generation (id, value) VALUES (1, 0)")
     finally:
         await conn.close()
 
@@ -111,3 +114,36 @@ async def open_backend(
 @pytest.fixture
 async def store(open_backend: type[object]) -> Store:
     return open_backend()  # type: ignore[no-any-return, call-arg]
+
+
+#: Runs one SQL statement on a connection of its own, as another process would.
+Tamper = Callable[..., Awaitable[None]]
+
+
+@pytest.fixture
+def database_url(backend: str, db_path: Path, request: pytest.FixtureRequest) -> str:
+    if backend == "postgresql":
+        return str(request.getfixturevalue("postgres_url"))
+    return f"sqlite:///{db_path}"
+
+
+@pytest.fixture
+async def tamper(store: Store, backend: str, database_url: str) -> Tamper:
+    """Run one SQL statement (``?`` placeholders) on a connection of its own, autocommitted;
+    ``store`` is requested first so the PostgreSQL tables are emptied before the test."""
+
+    async def run(sql: str, *args: object) -> None:
+        if backend == "postgresql":
+            conn = await asyncpg.connect(database_url)
+            try:
+                await conn.execute(to_dollar_params(sql), *args)
+            finally:
+                await conn.close()
+        else:
+            raw = sqlite3.connect(database_url.removeprefix("sqlite:///"), isolation_level=None)
+            try:
+                raw.execute(sql, args)
+            finally:
+                raw.close()
+
+    return run

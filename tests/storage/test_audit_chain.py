@@ -10,13 +10,10 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import json
-import sqlite3
 import threading
-from collections.abc import Awaitable, Callable, Sequence
-from pathlib import Path
+from collections.abc import Callable, Sequence
 from typing import Any, cast
 
-import asyncpg
 import pytest
 from joserfc import jws
 
@@ -34,12 +31,12 @@ from grantline.models import AuditEvent
 from grantline.protocol.jose import JoseFailure
 from grantline.storage import AuditLog, Store
 from grantline.storage.audit import AuditCheckpointRow, ChainedEvent, canonical_json
-from grantline.storage.postgres import to_dollar_params
 from grantline.storage.schema import open_store
 from grantline.tokens.keys import parsed_key
 from tests.audit.lanes import id_in_lane
 from tests.conftest import SECRET_KEY
 from tests.helpers import ISSUER
+from tests.storage.conftest import Tamper
 
 NOW = 1_700_000_000
 
@@ -49,8 +46,6 @@ LINE, BEFORE, AFTER = 7, 2, 12
 REQUEST = id_in_lane(LINE, "req")
 BEFORE_CLIENT = id_in_lane(BEFORE, "client")
 AFTER_USER = id_in_lane(AFTER, "user")
-
-Tamper = Callable[..., Awaitable[None]]
 
 
 class Boom(Exception):
@@ -150,35 +145,6 @@ def assert_lanes_whole(events: Sequence[ChainedEvent]) -> dict[int, list[Chained
         assert seqs == sorted(seqs), lane
         assert [e.chain_hash for e in chained] == recomputed(chained), lane
     return by_lane
-
-
-@pytest.fixture
-def database_url(backend: str, db_path: Path, request: pytest.FixtureRequest) -> str:
-    if backend == "postgresql":
-        return str(request.getfixturevalue("postgres_url"))
-    return f"sqlite:///{db_path}"
-
-
-@pytest.fixture
-async def tamper(store: Store, backend: str, database_url: str) -> Tamper:
-    """Run one SQL statement (``?`` placeholders) on a connection of its own, autocommitted;
-    ``store`` is requested first so the PostgreSQL tables are emptied before the test."""
-
-    async def run(sql: str, *args: object) -> None:
-        if backend == "postgresql":
-            conn = await asyncpg.connect(database_url)
-            try:
-                await conn.execute(to_dollar_params(sql), *args)
-            finally:
-                await conn.close()
-        else:
-            raw = sqlite3.connect(database_url.removeprefix("sqlite:///"), isolation_level=None)
-            try:
-                raw.execute(sql, args)
-            finally:
-                raw.close()
-
-    return run
 
 
 @pytest.fixture

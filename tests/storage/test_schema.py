@@ -30,6 +30,7 @@ TABLES = {
     "audit_checkpoints",
     "rate_limits",
     "sign_in_counters",
+    "client_generation",
 }
 
 

@@ -1,13 +1,22 @@
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 import logging.config
+import os
+from pathlib import Path
 
 import httpx
 import pytest
 
-from grantline.web.observability import JsonFormatter, log_config, loggable_path, request_id_var
+from grantline.web.observability import (
+    BufferedStderrHandler,
+    JsonFormatter,
+    log_config,
+    loggable_path,
+    request_id_var,
+)
 from tests.helpers import Agent
 
 
@@ -86,3 +95,47 @@ def test_the_serve_log_configuration_is_valid() -> None:
 )
 def test_interaction_tokens_never_reach_the_log(path: str, logged: str) -> None:
     assert loggable_path(path) == logged
+
+
+async def test_request_lines_leave_once_per_loop_iteration_and_warnings_at_once(
+    tmp_path: Path,
+) -> None:
+    out = tmp_path / "stderr"
+    fd = os.open(out, os.O_WRONLY | os.O_CREAT)
+    try:
+        handler = BufferedStderrHandler(fd=fd)
+        handler.setFormatter(JsonFormatter())
+        logger = logging.Logger("grantline.test.buffered")
+        logger.addHandler(handler)
+        token = request_id_var.set("req-1")
+        try:
+            logger.info("first")
+            logger.info("second")
+            assert out.read_text() == ""  # both still in the buffer
+            await asyncio.sleep(0)  # the end of this batch of ready work
+            assert [json.loads(x)["message"] for x in out.read_text().splitlines()] == [
+                "first",
+                "second",
+            ]
+            logger.warning("third")
+            assert json.loads(out.read_text().splitlines()[-1])["message"] == "third"
+        finally:
+            request_id_var.reset(token)
+        # Outside a request: the server's own lines, perhaps its last, are not held.
+        logger.info("Application shutdown complete.")
+        assert "shutdown complete" in out.read_text().splitlines()[-1]
+    finally:
+        os.close(fd)
+
+
+def test_a_line_logged_outside_an_event_loop_is_written_at_once(tmp_path: Path) -> None:
+    out = tmp_path / "stderr"
+    fd = os.open(out, os.O_WRONLY | os.O_CREAT)
+    try:
+        handler = BufferedStderrHandler(fd=fd)
+        logger = logging.Logger("grantline.test.buffered")
+        logger.addHandler(handler)
+        logger.info("alone")
+        assert out.read_text() == "alone\n"
+    finally:
+        os.close(fd)
