@@ -39,6 +39,7 @@ from grantline.ratelimit.stores import rate_limiter_for
 from grantline.settings import Settings
 from grantline.storage import Store
 from grantline.storage.schema import check_schema, open_store
+from grantline.web.direct import DirectRoutes
 from grantline.web.errors import exception_handlers
 from grantline.web.observability import Observability, metrics
 from grantline.web.openapi import openapi
@@ -114,6 +115,13 @@ def create_app(
         rate_limiter=limiter,
     )
     app.state.grants = grants
+    # The back-channel endpoints (exact paths, POST only) skip the router (grantline.web.direct).
+    direct = {
+        ("POST", route.path): route.endpoint
+        for route in routes
+        if isinstance(route, Route) and route.methods == {"POST"} and "{" not in route.path
+    }
+    app.add_middleware(DirectRoutes, routes=direct, handlers=handlers)
     app.add_middleware(SecurityHeaders, hsts=settings.secure_cookies)
     app.add_middleware(Observability)
     # Outermost: a refusal costs as little as possible (it brings its own headers and metric).

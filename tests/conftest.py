@@ -83,6 +83,7 @@ def store(db_path: Path) -> Iterator[SQLiteStore]:
     store = SQLiteStore(str(db_path))
     yield store
     store._conn.close()
+    store._read_conn.close()
 
 
 @pytest.fixture

@@ -27,6 +27,7 @@ def test_factory_serves_the_instance_named_by_the_environment(
     app = app_from_environment()
     assert app.state.context.settings.issuer == "http://127.0.0.1:9123"
     app.state.context.store._conn.close()
+    app.state.context.store._read_conn.close()
 
 
 def test_factory_refuses_an_uninitialized_database(

@@ -22,7 +22,12 @@ from grantline.endpoints._common import context_of, validate_request
 from grantline.errors import InvalidRequestUri, OAuthError, PageOnlyInvalidRequest
 from grantline.models import Client, Interaction, StoredRequest
 from grantline.policy.par import par_required
-from grantline.protocol.par import check_front_channel_params, request_uri_secret
+from grantline.protocol.par import (
+    check_front_channel_params,
+    new_reference,
+    reference_id,
+    request_uri_secret,
+)
 from grantline.protocol.redirect_uri import resolve_redirect_uri
 from grantline.tokens.digest import new_secret
 from grantline.web.browser import BROWSER_COOKIE, cookie, set_cookie
@@ -61,7 +66,7 @@ async def _load_client(ctx: Context, params: Mapping[str, str]) -> Client:
 
 
 async def _load_pushed(ctx: Context, client: Client, params: Mapping[str, str]) -> StoredRequest:
-    request_id = ctx.digester.digest("request_uri", request_uri_secret(params["request_uri"]))
+    request_id = reference_id(ctx.digester, request_uri_secret(params["request_uri"]))
     now = ctx.clock()
     async with ctx.store.reader() as tx:
         stored = await tx.get_request(request_id)
@@ -162,7 +167,7 @@ async def _accept_plain(
             },
         )
     stored = StoredRequest(
-        request_id=ctx.digester.digest("request_uri", new_secret()),
+        request_id=reference_id(ctx.digester, new_reference()),
         client_id=client.client_id,
         request=auth_request,
         raw_params=dict(params),

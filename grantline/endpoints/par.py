@@ -18,9 +18,13 @@ from grantline.endpoints._proofs import (
 )
 from grantline.errors import InvalidDpopProof, InvalidRequest, OAuthError
 from grantline.models import AuthorizationRequest, Client, StoredRequest
-from grantline.protocol.par import REQUEST_URI_PREFIX, pushed_request_lifetime
+from grantline.protocol.par import (
+    REQUEST_URI_PREFIX,
+    new_reference,
+    pushed_request_lifetime,
+    reference_id,
+)
 from grantline.ratelimit.guard import limit_caller, limit_client
-from grantline.tokens.digest import new_secret
 from grantline.web.forms import read_form
 from grantline.web.responses import json_response
 
@@ -84,11 +88,11 @@ async def _prepare(
 def _new_pushed_request(
     ctx: Context, client: Client, auth_request: AuthorizationRequest, params: Mapping[str, str]
 ) -> tuple[str, StoredRequest]:
-    secret = new_secret()
+    reference = new_reference()
     now = ctx.clock()
     lifetime = pushed_request_lifetime(ctx.settings.par_lifetime, client, fapi2=ctx.settings.fapi2)
     stored = StoredRequest(
-        request_id=ctx.digester.digest("request_uri", secret),
+        request_id=reference_id(ctx.digester, reference),
         client_id=client.client_id,
         request=auth_request,
         raw_params=dict(params),
@@ -96,7 +100,7 @@ def _new_pushed_request(
         created_at=now,
         expires_at=now + lifetime,
     )
-    return REQUEST_URI_PREFIX + secret, stored
+    return REQUEST_URI_PREFIX + reference, stored
 
 
 async def _store(ctx: Context, stored: StoredRequest) -> None:

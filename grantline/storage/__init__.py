@@ -246,10 +246,8 @@ class Store(Protocol):
         """Begin a unit of work; it commits on normal exit and rolls back on an exception."""
 
     def reader(self) -> AbstractAsyncContextManager[Transaction]:
-        """Reads outside a transaction: each statement sees the latest state that is
-        committed or is being committed, and the reader's exit waits until it is; if that
-        commit fails, the exit raises ``StorageUnavailable``. Writes through a reader are a
-        programming error."""
+        """Reads outside a transaction: each statement sees the latest committed state. Writes
+        through a reader are a programming error."""
 
     async def ping(self) -> None:
         """Raises when the database cannot be reached."""

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import contextvars
+import itertools
 import json
 import logging
 import os
@@ -71,6 +72,16 @@ def loggable_path(path: str) -> str:
     return _SECRET_SEGMENT.sub("/interaction/{token}", path)
 
 
+#: Request ids need to be unique, not secret: a random prefix per process and a counter, rather
+#: than a system call for fresh randomness on every request.
+_ID_PREFIX = secrets.token_hex(4)
+_id_counter = itertools.count(1)
+
+
+def _new_request_id() -> str:
+    return f"{_ID_PREFIX}{next(_id_counter) & 0xFFFFFFFF:08x}"
+
+
 def count_refusal(scope: Scope, error: str) -> None:
     REFUSALS.labels(_endpoint_name(scope), error).inc()
 
@@ -102,8 +113,12 @@ class Observability:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        incoming = dict(scope.get("headers", [])).get(b"x-request-id", b"").decode("latin-1")
-        request_id = incoming if _SANE_ID.fullmatch(incoming) else secrets.token_hex(8)
+        incoming = ""
+        for name, value in scope["headers"]:
+            if name == b"x-request-id":
+                incoming = value.decode("latin-1")
+                break
+        request_id = incoming if _SANE_ID.fullmatch(incoming) else _new_request_id()
         token = request_id_var.set(request_id)
         started = time.perf_counter()
         status = 500

@@ -407,6 +407,7 @@ async def test_a_replayed_proof_is_refused_by_another_process(
             replay = await Agent(second).push_raw(agent.params(new_verifier()), headers=proof)
     finally:
         other_store._conn.close()
+        other_store._read_conn.close()
     assert_error(replay, "invalid_dpop_proof")
 
 

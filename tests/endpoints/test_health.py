@@ -20,6 +20,7 @@ async def test_healthz_is_503_when_the_database_cannot_be_used(
     http: httpx.AsyncClient, store: SQLiteStore
 ) -> None:
     store._conn.close()
+    store._read_conn.close()
     response = await http.get("/healthz")
     assert response.status_code == 503
     assert response.json() == {"status": "unavailable"}
@@ -66,6 +67,7 @@ async def test_readyz_is_503_without_a_database(
     http: httpx.AsyncClient, store: SQLiteStore
 ) -> None:
     store._conn.close()
+    store._read_conn.close()
     response = await http.get("/readyz")
     assert response.status_code == 503
     assert response.json() == {"status": "unavailable"}

@@ -206,6 +206,7 @@ async def test_replay_is_refused_by_another_process_on_the_same_database(
             response = await par_with(second, assertion)
     finally:
         other_store._conn.close()
+        other_store._read_conn.close()
     assert response.status_code == 401
     assert response.json()["error"] == "invalid_client"
 

@@ -394,6 +394,7 @@ async def test_replay_is_refused_by_another_process(
             response = await Agent(second, "jar").push_raw({"request": token})
     finally:
         other_store._conn.close()
+        other_store._read_conn.close()
     assert response.status_code == 400
     assert response.json()["error"] == "invalid_request_object"
 

@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+import time
+
 import pytest
 
 from grantline.errors import InvalidRequestUri, PageOnlyInvalidRequest
@@ -7,9 +9,14 @@ from grantline.models import Client
 from grantline.protocol.par import (
     REQUEST_URI_PREFIX,
     check_front_channel_params,
+    new_reference,
     pushed_request_lifetime,
+    reference_id,
     request_uri_secret,
 )
+from grantline.tokens.digest import Digester, new_secret
+
+DIGESTER = Digester(b"k" * 32)
 
 CLIENT = Client("c", "C", "client_secret_basic", ("https://c.example/cb",))
 
@@ -61,3 +68,34 @@ def test_substituted_parameters_are_refused(front: dict[str, str], named: str) -
     with pytest.raises(PageOnlyInvalidRequest, match=named) as info:
         check_front_channel_params({"client_id": "c", "request_uri": "u", **front}, PUSHED)
     assert info.value.redirectable is False
+
+
+def test_reference_ids_sort_by_the_time_the_reference_was_made() -> None:
+    ids = []
+    for _ in range(3):
+        ids.append(reference_id(DIGESTER, new_reference()))
+        time.sleep(0.002)
+    assert ids == sorted(ids)
+    assert len(set(ids)) == 3
+
+
+def test_a_reference_id_keeps_the_time_in_clear_and_only_a_digest_of_the_secret() -> None:
+    reference = new_reference()
+    random_part = reference[12:]
+    assert len(random_part) >= 43  # 256 bits, base64url
+    stored = reference_id(DIGESTER, reference)
+    assert stored.startswith(reference[:12])
+    assert random_part not in stored
+    assert stored[12:] == DIGESTER.digest("request_uri", reference)
+
+
+def test_changing_the_time_part_of_a_reference_changes_its_id() -> None:
+    reference = new_reference()
+    forged = "0" * 12 + reference[12:]
+    assert reference_id(DIGESTER, forged) != reference_id(DIGESTER, reference)
+    assert reference_id(DIGESTER, forged)[12:] != reference_id(DIGESTER, reference)[12:]
+
+
+def test_a_reference_from_before_the_time_part_keeps_its_plain_digest() -> None:
+    old = new_secret()
+    assert reference_id(DIGESTER, old) == DIGESTER.digest("request_uri", old)

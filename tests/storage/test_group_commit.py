@@ -104,20 +104,21 @@ async def test_a_failed_commit_fails_every_unit_of_the_batch_and_keeps_nothing(
     await store.close()
 
 
-async def test_a_reader_that_saw_uncommitted_writes_waits_for_their_commit(
-    db_path: Path,
-) -> None:
+async def test_a_reader_never_sees_a_batch_before_its_commit(db_path: Path) -> None:
     store = SQLiteStore(str(db_path))
     found: list[bool] = []
 
-    async def read() -> None:
-        async with store.reader() as tx:
-            found.append(await tx.get_session("s1", 0) is not None)
-        # Returned: what it read is committed.
-        assert _committed_sessions(db_path) == {"s1"}
+    async def unit_then_read() -> None:
+        async with store.transaction() as tx:
+            await tx.add_session(_session(1))
+            # The batch is open and holds this write; a reader must not see it yet.
+            async with store.reader() as reader:
+                found.append(await reader.get_session("s1", 0) is not None)
+        async with store.reader() as reader:
+            found.append(await reader.get_session("s1", 0) is not None)
 
-    await asyncio.gather(_write(store, 1), read())
-    assert found == [True]
+    await unit_then_read()
+    assert found == [False, True]
     await store.close()
 
 

@@ -13,6 +13,7 @@ async def test_unexpected_failure_is_a_fixed_server_error(
     app: Starlette, store: SQLiteStore, agent: Agent
 ) -> None:
     store._conn.close()  # the database disappears under the server
+    store._read_conn.close()
     transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
     async with httpx.AsyncClient(transport=transport, base_url=ISSUER) as http:
         response = await http.post("/par", data={"x": "1"}, auth=("agent", "secret"))
@@ -29,6 +30,7 @@ async def test_unexpected_failure_on_a_page_is_an_error_page(
     app: Starlette, store: SQLiteStore
 ) -> None:
     store._conn.close()
+    store._read_conn.close()
     transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
     async with httpx.AsyncClient(transport=transport, base_url=ISSUER) as http:
         response = await http.get("/authorize", params={"client_id": "a", "request_uri": "u"})
