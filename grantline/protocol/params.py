@@ -57,12 +57,17 @@ def parse_params(raw: bytes | str) -> dict[str, str]:
     pairs = text.split("&")
     if len(pairs) > MAX_PARAMETERS:
         raise InvalidRequest("The request has too many parameters.")
+    # Raw control characters are refused in one pass over the whole text; only escaped pairs
+    # are decoded and checked one by one.
+    if not is_clean_value(text):
+        raise InvalidRequest("A parameter contains a control character.")
     for pair in pairs:
         if not pair:
             continue
-        name_raw, _, value_raw = pair.partition("=")
-        name = _decode(name_raw)
-        value = _decode(value_raw)
+        name, _, value = pair.partition("=")
+        if "%" in pair or "+" in pair:
+            name = _decode(name)
+            value = _decode(value)
         if name in REPEATABLE:
             if value:
                 previous = params.get(name)
@@ -77,14 +82,10 @@ def parse_params(raw: bytes | str) -> dict[str, str]:
 
 
 def _decode(component: str) -> str:
-    if "%" in component or "+" in component:
-        try:
-            decoded = unquote_plus(component, errors="strict")
-        except UnicodeDecodeError:
-            raise InvalidRequest("A parameter is not valid UTF-8.") from None
-    else:
-        # Already ASCII (the body was decoded as such) and nothing to unescape.
-        decoded = component
+    try:
+        decoded = unquote_plus(component, errors="strict")
+    except UnicodeDecodeError:
+        raise InvalidRequest("A parameter is not valid UTF-8.") from None
     if not is_clean_value(decoded):
         raise InvalidRequest("A parameter contains a control character.")
     return decoded

@@ -36,20 +36,18 @@ class Limit:
 
     count: int
     period: int
+    #: Microseconds one request costs: the time the bucket takes to refill one token.
+    interval_us: int = field(init=False, repr=False, compare=False)
+    #: How far ahead of the clock a key's theoretical arrival time may run.
+    burst_us: int = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         if self.count < 1 or self.period < 1:
             raise ValueError("a rate limit needs a count and a period of at least 1")
-
-    @property
-    def interval_us(self) -> int:
-        """Microseconds one request costs: the time the bucket takes to refill one token."""
-        return max(1, self.period * 1_000_000 // self.count)
-
-    @property
-    def burst_us(self) -> int:
-        """How far ahead of the clock a key's theoretical arrival time may run."""
-        return self.interval_us * self.count
+        # Worked out once: every request reads both, several times.
+        interval = max(1, self.period * 1_000_000 // self.count)
+        object.__setattr__(self, "interval_us", interval)
+        object.__setattr__(self, "burst_us", interval * self.count)
 
     def __str__(self) -> str:
         unit = {1: "s", 60: "min", 3600: "h"}.get(self.period)

@@ -677,12 +677,22 @@ class _Checkpointer:
 class _Batch:
     """One open SQLite transaction and the units of work it holds until COMMIT."""
 
-    __slots__ = ("committed", "events", "units")
+    __slots__ = ("events", "waiters")
 
-    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
-        self.units = 0
+    def __init__(self) -> None:
         self.events: list[AuditEvent] = []
-        self.committed: asyncio.Future[None] = loop.create_future()
+        #: One future per unit waiting for the COMMIT: a unit whose task is cancelled drops
+        #: only its own (a shared future would be cancelled for every unit).
+        self.waiters: list[asyncio.Future[None]] = []
+
+    def settle(self, failure: BaseException | None) -> None:
+        for waiter in self.waiters:
+            if waiter.done():
+                continue
+            if failure is None:
+                waiter.set_result(None)
+            else:
+                waiter.set_exception(failure)
 
 
 class SQLiteStore:
@@ -728,10 +738,10 @@ class SQLiteStore:
                 conn.execute("RELEASE unit")
                 raise
             conn.execute("RELEASE unit")
-            batch.units += 1
             batch.events += tx._pending
-        # Shielded: the unit's work commits with its batch whether or not this task waits.
-        await asyncio.shield(batch.committed)
+            committed: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+            batch.waiters.append(committed)
+        await committed
 
     async def _begin(self) -> _Batch:
         """BEGIN IMMEDIATE (the write lock up front, so two processes never deadlock upgrading
@@ -757,7 +767,7 @@ class SQLiteStore:
         if self._checkpointer is None:
             self._conn.execute(f"PRAGMA wal_autocheckpoint={BACKSTOP_CHECKPOINT_PAGES}")
             self._checkpointer = _Checkpointer(self._path)
-        batch = self._batch = _Batch(loop)
+        batch = self._batch = _Batch()
         # The task runs after everything already ready, and takes the lock after every unit
         # already waiting for it: those join this batch.
         loop.create_task(self._commit(batch))
@@ -781,12 +791,11 @@ class SQLiteStore:
                     if isinstance(exc, StorageUnavailable)
                     else StorageUnavailable(f"commit failed: {type(exc).__name__}")
                 )
-                batch.committed.set_exception(failure)
-                batch.committed.exception()  # retrieved: a batch no one waits for is no error
+                batch.settle(failure)
                 if not isinstance(exc, Exception):
                     raise
                 return
-            batch.committed.set_result(None)
+            batch.settle(None)
 
     @asynccontextmanager
     async def reader(self) -> AsyncIterator[SQLiteTransaction]:

@@ -21,6 +21,7 @@ import secrets
 import time
 from typing import Any
 
+import orjson
 from prometheus_client import (
     CONTENT_TYPE_LATEST,
     REGISTRY,
@@ -178,7 +179,10 @@ class JsonFormatter(logging.Formatter):
                 entry[name] = getattr(record, name)
         if record.exc_info:
             entry["exception"] = self.formatException(record.exc_info)
-        return json.dumps(entry, ensure_ascii=False)
+        try:
+            return orjson.dumps(entry).decode("utf-8")
+        except orjson.JSONEncodeError:  # a lone surrogate in a message
+            return json.dumps(entry, ensure_ascii=False)
 
 
 class BufferedStderrHandler(logging.StreamHandler):  # type: ignore[type-arg]
@@ -197,6 +201,12 @@ class BufferedStderrHandler(logging.StreamHandler):  # type: ignore[type-arg]
         )
         super().__init__(stream)
         self._flush_queued = False
+        # The JSON lines carry none of these, so the logging module need not collect them for
+        # every record (the caller's source line costs a walk up the stack each time).
+        logging.logThreads = False
+        logging.logProcesses = False
+        logging.logMultiprocessing = False
+        logging._srcfile = None
 
     def emit(self, record: logging.LogRecord) -> None:
         try:

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping
 from typing import Any
 from urllib.parse import urlencode, urlsplit, urlunsplit
 
+import orjson
 from starlette.responses import RedirectResponse, Response
 
 __all__ = ["NO_STORE", "authorization_response", "json_response"]
@@ -19,7 +19,7 @@ def json_response(
     body: Mapping[str, Any], status_code: int = 200, headers: Mapping[str, str] | None = None
 ) -> Response:
     return Response(
-        json.dumps(body, separators=(",", ":")),
+        orjson.dumps(body),
         status_code=status_code,
         media_type="application/json",
         headers={**NO_STORE, **(headers or {})},
