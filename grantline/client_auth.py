@@ -111,8 +111,10 @@ def _decode_basic(encoded: str) -> tuple[str, str]:
     try:
         decoded = base64.b64decode(encoded.encode("ascii"), validate=True).decode("utf-8")
         raw_id, sep, raw_secret = decoded.partition(":")
-        client_id = unquote_plus(raw_id, errors="strict")
-        secret = unquote_plus(raw_secret, errors="strict")
+        client_id, secret = raw_id, raw_secret
+        if "%" in decoded or "+" in decoded:
+            client_id = unquote_plus(raw_id, errors="strict")
+            secret = unquote_plus(raw_secret, errors="strict")
     except (binascii.Error, UnicodeError):
         raise InvalidClient("Malformed Basic credentials.") from None
     if not sep or not client_id or not is_clean_value(client_id) or not is_clean_value(secret):

@@ -42,6 +42,8 @@ __all__ = ["SQLiteStore", "SQLiteTransaction", "SqlTransaction", "connect_sqlite
 
 #: How long a statement waits for another process's lock before failing.
 BUSY_TIMEOUT_MS = 5000
+#: How often a process waiting for another's write lock tries again.
+LOCK_POLL_SECONDS = 0.001
 #: WAL pages after which a COMMIT checkpoints by itself, when the checkpoint thread lags.
 BACKSTOP_CHECKPOINT_PAGES = 16_384
 
@@ -748,7 +750,6 @@ class SQLiteStore:
         read locks), waiting for another process's lock on the event loop."""
         loop = asyncio.get_running_loop()
         deadline = loop.time() + self.LOCK_TIMEOUT
-        pause = 0.0005
         conn = self._conn
         # Only this statement polls; every other one keeps the connection's busy_timeout.
         conn.execute("PRAGMA busy_timeout=0")
@@ -760,8 +761,10 @@ class SQLiteStore:
                 except sqlite3.OperationalError as exc:
                     if "locked" not in str(exc) or loop.time() >= deadline:
                         raise StorageUnavailable(str(exc)) from exc
-                await asyncio.sleep(pause)
-                pause = min(pause * 2, 0.008)
+                # Another process holds the lock for one batch, a millisecond or two: try
+                # again at the next tick rather than back off (longer pauses were the tail of
+                # two-worker latency).
+                await asyncio.sleep(LOCK_POLL_SECONDS)
         finally:
             conn.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
         if self._checkpointer is None:

@@ -1,11 +1,12 @@
 """What ``grantline serve`` accepts on the wire before the application sees a request.
 
 uvicorn's httptools protocol puts no bound on the request line or the headers, and no deadline
-on a request head that never finishes: a client could hold a connection open for ever by
-sending a byte now and then, or make the process buffer megabytes of headers. The protocol
-below keeps uvicorn's parsing and adds those bounds; the body is bounded by ``max_body_bytes``
-and ``BODY_TIMEOUT`` in ``grantline.web.forms``. Per-process concurrency is bounded by
-``max_concurrent_requests`` (``grantline.ratelimit.admission``).
+on a request that never finishes: a client could hold a connection open for ever by sending a
+byte now and then, or make the process buffer megabytes of headers. The protocol below keeps
+uvicorn's parsing and adds those bounds: one timer per request, from its first byte to its
+last (head and body), so the application never needs one of its own; the body's size is
+bounded by ``max_body_bytes`` in ``grantline.web.forms``. Per-process concurrency is bounded
+by ``max_concurrent_requests`` (``grantline.ratelimit.admission``).
 
 Answers are the RFC 6749 5.2 JSON object with the status the HTTP RFCs give: 400 for a request
 that is not HTTP/1.1 at all, 408 (RFC 9110 15.5.9) for a head that is too slow, 414 (15.5.15)
@@ -25,18 +26,19 @@ from grantline.settings import Settings
 from grantline.web.security import refusal_headers
 
 __all__ = [
-    "HEAD_TIMEOUT",
     "KEEP_ALIVE_TIMEOUT",
     "MAX_HEADERS",
     "MAX_HEADER_BYTES",
     "MAX_REQUEST_TARGET",
+    "RECEIVE_TIMEOUT",
     "GuardedHttpToolsProtocol",
     "server_options",
 ]
 
-#: Seconds from the connection (or the end of the previous request) to the end of the request
-#: head. A real client sends its head in one packet; a slow one is holding a connection.
-HEAD_TIMEOUT = 10.0
+#: Seconds from the connection (or the end of the previous request) to the end of the request,
+#: head and body. A real client sends a request in a packet or a few; a client trickling its
+#: bytes is holding a connection.
+RECEIVE_TIMEOUT = 10.0
 #: Seconds an idle keep-alive connection stays open (uvicorn's default, set explicitly).
 KEEP_ALIVE_TIMEOUT = 5
 #: Seconds a stopping process waits for requests in flight before closing their connections.
@@ -59,7 +61,8 @@ _REASONS = {
 
 
 class GuardedHttpToolsProtocol(HttpToolsProtocol):
-    """uvicorn's httptools protocol with a deadline and size bounds on each request head."""
+    """uvicorn's httptools protocol with a deadline on each request and size bounds on its
+    head."""
 
     # Set before uvicorn's own __init__ runs, since connection_made may follow at once.
     _head_timer: asyncio.TimerHandle | None = None
@@ -110,22 +113,22 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
             super().on_header(name, value)
 
     def on_headers_complete(self) -> None:
-        if self._refused:
-            return
-        self._cancel_head_timer()
-        super().on_headers_complete()
+        if not self._refused:
+            super().on_headers_complete()
 
     def on_body(self, body: bytes) -> None:
         if not self._refused:
             super().on_body(body)
 
     def on_message_complete(self) -> None:
-        if not self._refused:
-            super().on_message_complete()
+        if self._refused:
+            return
+        self._cancel_head_timer()
+        super().on_message_complete()
 
     def _arm_head_timer(self) -> None:
         self._cancel_head_timer()
-        self._head_timer = self.loop.call_later(HEAD_TIMEOUT, self._head_timed_out)
+        self._head_timer = self.loop.call_later(RECEIVE_TIMEOUT, self._head_timed_out)
 
     def _cancel_head_timer(self) -> None:
         if self._head_timer is not None:
@@ -135,7 +138,9 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
     def _head_timed_out(self) -> None:
         self._head_timer = None
         if not self._refused and not self.transport.is_closing():
-            self._refuse(408, f"The request head did not arrive within {HEAD_TIMEOUT:g} s.")
+            # Once the head is in, the application may be waiting for the body: closing the
+            # connection hands it a disconnect, and it answers nobody.
+            self._refuse(408, f"The request did not arrive within {RECEIVE_TIMEOUT:g} s.")
 
     def _refuse(self, status: int, description: str) -> None:
         """Answer without involving the application, and close: the parser's state past this

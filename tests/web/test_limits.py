@@ -7,11 +7,12 @@ tests run a real uvicorn server (in this process, on 127.0.0.1) with the same op
 from __future__ import annotations
 
 import asyncio
+import base64
 import json
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlencode
+from urllib.parse import quote, urlencode
 
 import httpx
 import pytest
@@ -27,7 +28,7 @@ from grantline.protocol.rar import MAX_DEPTH, MAX_DETAILS, MAX_LENGTH
 from grantline.protocol.resource import MAX_RESOURCES
 from grantline.settings import Settings
 from grantline.storage.sql import SQLiteStore
-from grantline.web import forms, limits
+from grantline.web import limits
 from tests.conftest import add_client
 from tests.helpers import ISSUER, Agent, FrozenClock, new_verifier
 from tests.jose_helpers import (
@@ -66,24 +67,42 @@ async def test_a_body_over_max_body_bytes_is_413(agent: Agent, settings: Setting
     assert str(settings.max_body_bytes) in body["error_description"]
 
 
-async def test_a_body_that_trickles_past_the_deadline_is_408(
-    agent: Agent, monkeypatch: pytest.MonkeyPatch
+async def test_a_client_that_leaves_mid_body_gets_a_quiet_refusal_not_a_500(
+    agent: Agent, caplog: pytest.LogCaptureFixture
 ) -> None:
-    monkeypatch.setattr(forms, "BODY_TIMEOUT", 0.2)
-
-    async def trickle() -> AsyncIterator[bytes]:
-        yield b"response_type=code"
-        await asyncio.sleep(5)
-        yield b"&state=late"
-
-    response = await agent.http.post(
-        "/par",
-        content=trickle(),
-        headers={"content-type": "application/x-www-form-urlencoded"},
-        auth=(agent.client_id, agent.secret),
+    messages = iter(
+        [
+            {"type": "http.request", "body": b"response_type=code", "more_body": True},
+            {"type": "http.disconnect"},
+        ]
     )
-    body = assert_refusal(response, 408, "invalid_request")
-    assert "did not arrive" in body["error_description"]
+
+    async def receive() -> dict[str, Any]:
+        return next(messages)
+
+    sent: list[dict[str, Any]] = []
+
+    async def send(message: dict[str, Any]) -> None:
+        sent.append(message)
+
+    app = agent.http._transport.app  # type: ignore[attr-defined]
+    scope = {
+        "type": "http",
+        "asgi": {"version": "3.0"},
+        "http_version": "1.1",
+        "method": "POST",
+        "scheme": "http",
+        "path": "/par",
+        "raw_path": b"/par",
+        "query_string": b"",
+        "root_path": "",
+        "headers": [(b"content-type", b"application/x-www-form-urlencoded")],
+        "client": ("127.0.0.1", 1),
+        "server": ("127.0.0.1", 8000),
+    }
+    await app(scope, receive, send)
+    assert sent[0]["status"] == 400
+    assert "unexpected" not in caplog.text
 
 
 async def test_a_query_over_max_query_bytes_is_414_on_the_page(
@@ -294,17 +313,55 @@ async def test_a_request_head_within_the_limits_is_served(served: tuple[str, int
 async def test_a_request_head_that_never_finishes_is_408(
     served: tuple[str, int], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(limits, "HEAD_TIMEOUT", 0.3)
+    monkeypatch.setattr(limits, "RECEIVE_TIMEOUT", 0.3)
     code, headers, body = _parse(await _exchange(served, b"GET /healthz HTTP/1.1\r\nHo"))
     assert code == 408
     assert body["error"] == "invalid_request"
     assert headers["connection"] == "close"
 
 
+async def test_a_body_that_trickles_past_the_deadline_is_408(
+    served: tuple[str, int], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(limits, "RECEIVE_TIMEOUT", 0.3)
+    head = (
+        b"POST /par HTTP/1.1\r\nHost: x\r\n"
+        b"Content-Type: application/x-www-form-urlencoded\r\nContent-Length: 100\r\n\r\n"
+    )
+    code, headers, body = _parse(await _exchange(served, head + b"response_type=code"))
+    assert code == 408
+    assert body["error"] == "invalid_request"
+    assert "did not arrive" in body["error_description"]
+    assert headers["connection"] == "close"
+
+
+async def test_a_body_that_arrives_in_pieces_within_the_deadline_is_served(
+    served: tuple[str, int], agent: Agent
+) -> None:
+    form = "&".join(f"{k}={quote(v, safe='')}" for k, v in agent.params(new_verifier()).items())
+    credentials = base64.b64encode(f"{agent.client_id}:{agent.secret}".encode())
+    head = (
+        b"POST /par HTTP/1.1\r\nHost: x\r\nConnection: close\r\n"
+        b"Authorization: Basic " + credentials + b"\r\n"
+        b"Content-Type: application/x-www-form-urlencoded\r\n"
+        b"Content-Length: %d\r\n\r\n" % len(form)
+    )
+    reader, writer = await asyncio.open_connection(*served)
+    try:
+        writer.write(head + form[:10].encode())
+        await writer.drain()
+        await asyncio.sleep(0.1)
+        writer.write(form[10:].encode())
+        raw = await asyncio.wait_for(reader.read(), 5)
+    finally:
+        writer.close()
+    assert raw.startswith(b"HTTP/1.1 201 ")
+
+
 async def test_an_idle_connection_is_closed_without_an_answer_after_keep_alive(
     served: tuple[str, int], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(limits, "HEAD_TIMEOUT", 0.3)
+    monkeypatch.setattr(limits, "RECEIVE_TIMEOUT", 0.3)
     raw = await _exchange(served, _head(), wait=limits.KEEP_ALIVE_TIMEOUT + 3)
     # One answer, then the idle connection is closed by the keep-alive timeout (5 s).
     assert raw.count(b"HTTP/1.1 ") == 1 and raw.startswith(b"HTTP/1.1 200 ")
