@@ -6,7 +6,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import signal
 import subprocess
 import sys
 import time
@@ -14,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from suite import machine, node, report
-from suite.process import REPO
+from suite.process import REPO, stop_on_sigterm
 from suite.runner import run_rounds
 from suite.scenarios import SCENARIOS, Load
 from suite.snapshot import frozen_grantline
@@ -114,20 +113,9 @@ def _targets(args: argparse.Namespace, node_bin: str | None) -> list[Target]:
     return targets
 
 
-def _stop_on_sigterm() -> None:
-    """SIGTERM (and SIGINT, ignored in background jobs) unwinds like Ctrl-C, so that every
-    server is stopped and the throw-away PostgreSQL database dropped."""
-
-    def interrupt(signum: int, frame: object) -> None:
-        raise KeyboardInterrupt
-
-    signal.signal(signal.SIGTERM, interrupt)
-    signal.signal(signal.SIGINT, interrupt)
-
-
 def main() -> int:
     args = _arguments()
-    _stop_on_sigterm()
+    stop_on_sigterm()
     if wrk_path() is None:
         print("wrk is needed: apt-get install wrk", file=sys.stderr)
         return 1

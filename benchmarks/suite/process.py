@@ -15,7 +15,7 @@ import httpx
 
 from suite import proc
 
-__all__ = ["REPO", "ServerProcess", "clean_env", "free_port", "run_checked"]
+__all__ = ["REPO", "ServerProcess", "clean_env", "free_port", "run_checked", "stop_on_sigterm"]
 
 REPO = Path(__file__).resolve().parents[2]
 STARTUP_TIMEOUT = 60.0
@@ -51,6 +51,17 @@ def run_checked(
     if done.returncode != 0:
         raise RuntimeError(f"{' '.join(args)} exited {done.returncode}:\n{done.stderr[-2000:]}")
     return done.stdout
+
+
+def stop_on_sigterm() -> None:
+    """SIGTERM (and SIGINT, ignored in background jobs) unwinds like Ctrl-C, so that every
+    server is stopped and any throw-away PostgreSQL database dropped."""
+
+    def interrupt(signum: int, frame: object) -> None:
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGTERM, interrupt)
+    signal.signal(signal.SIGINT, interrupt)
 
 
 class ServerProcess:

@@ -8,10 +8,29 @@ from pathlib import Path
 
 from suite.browser import Browser, obtain_tokens
 from suite.jws import EcKey
-from suite.process import clean_env
-from suite.targets import JWT_CLIENT, RS_RESOURCE, ResourceTarget, Target
+from suite.process import REPO, clean_env, run_checked
+from suite.targets import (
+    BENCH_CLIENT,
+    JWT_CLIENT,
+    RS_RESOURCE,
+    VENV_BIN,
+    GrantlineTarget,
+    ResourceTarget,
+    Target,
+)
 
-__all__ = ["SCENARIOS", "Job", "Load", "Prepared", "Scenario", "build_job", "prepare"]
+__all__ = [
+    "SCENARIOS",
+    "Job",
+    "Load",
+    "Prepared",
+    "Scenario",
+    "build_job",
+    "mint_refresh_tokens",
+    "prepare",
+]
+
+MINT_REFRESH_TOKENS = REPO / "benchmarks" / "mint_refresh_tokens.py"
 
 
 @dataclass(frozen=True)
@@ -27,6 +46,7 @@ SCENARIOS = {
     for s in (
         Scenario("par_basic", "PAR push, client_secret_basic", "pushes"),
         Scenario("par_jwt", "PAR push, private_key_jwt", "pushes"),
+        Scenario("token", "token refresh, client_secret_basic", "refreshes"),
         Scenario("flow", "whole flow: push, authorize, consent (signed in), token", "flows"),
         Scenario("introspect", "token introspection (own access token)", "introspections"),
         Scenario("rs", "resource server: JWT + DPoP verification", "verified requests"),
@@ -34,7 +54,12 @@ SCENARIOS = {
 }
 
 #: Guesses of ops/s per worker, to mint enough single-use values before any rate is known.
-_GUESS = {("par_jwt", "grantline"): 2500, ("par_jwt", "oidc-provider"): 4000, ("rs", ""): 3000}
+_GUESS = {
+    ("par_jwt", "grantline"): 2500,
+    ("par_jwt", "oidc-provider"): 4000,
+    ("token", "grantline"): 6000,
+    ("rs", ""): 3000,
+}
 
 
 @dataclass(frozen=True)
@@ -112,11 +137,24 @@ def _single_use_count(scenario: str, target: Target, prepared: Prepared, seconds
     return math.ceil(rate * seconds) + 500
 
 
+def mint_refresh_tokens(target: GrantlineTarget, count: int, path: Path) -> None:
+    """``count`` refresh tokens of the benchmark client, each on its own grant, written
+    straight into ``target``'s database (SQLite or PostgreSQL: the instance's own settings,
+    with the target's environment) by ``benchmarks/mint_refresh_tokens.py``; one per line
+    into ``path``."""
+    assert target.data_dir is not None, "the target has not been started"
+    python = str(VENV_BIN / "python")
+    tokens = run_checked(
+        [python, str(MINT_REFRESH_TOKENS), str(target.data_dir), str(count)], env=target.env
+    )
+    path.write_text(tokens)
+
+
 def build_job(
     scenario: str, target: Target, prepared: Prepared, load: Load, seconds: float, path: Path
 ) -> Job:
     """The wrk run of ``scenario`` against ``target`` for ``seconds``; single-use values
-    (client assertions, DPoP proofs) are minted into ``path`` first."""
+    (client assertions, refresh tokens, DPoP proofs) are minted into ``path`` first."""
     auth = target.auth
     env = clean_env(CODE_CHALLENGE=prepared.challenge, CODE_VERIFIER=prepared.verifier)
     if auth is not None:
@@ -135,6 +173,16 @@ def build_job(
         path.write_text("\n".join(assertions) + "\n")
         env |= {"AUTH": "jwt", "CLIENT_ID": JWT_CLIENT, "ASSERTIONS_FILE": str(path)}
         return Job("par.lua", auth.url(auth.endpoints.par), load.threads, load.connections, env)
+    if scenario == "token":
+        # Each request spends its own refresh token (rotation makes them single use), minted
+        # for the client the script authenticates as.
+        assert auth is not None and isinstance(target, GrantlineTarget)
+        assert auth.client_id == BENCH_CLIENT
+        count = _single_use_count(scenario, target, prepared, seconds)
+        mint_refresh_tokens(target, count, path)
+        env["TOKENS_FILE"] = str(path)
+        url = auth.url(auth.endpoints.token)
+        return Job("token.lua", url, load.threads, load.connections, env)
     if scenario == "flow":
         assert auth is not None and prepared.cookies_file is not None
         env |= {

@@ -106,7 +106,7 @@ def _configure_for_load(config: Path) -> None:
 
 class GrantlineTarget(Target):
     family = "grantline"
-    scenarios = frozenset({"par_basic", "par_jwt", "flow", "introspect"})
+    scenarios = frozenset({"par_basic", "par_jwt", "token", "flow", "introspect"})
 
     def __init__(self, workers: int, postgres_admin_url: str | None = None) -> None:
         super().__init__(workers)
@@ -115,6 +115,10 @@ class GrantlineTarget(Target):
         self.key = f"grantline-{self.database.lower()}-{workers}"
         self.label = f"Grantline, {self.database}, {workers} worker{'s' if workers > 1 else ''}"
         self.pg_database: str | None = None
+        #: The instance's data directory, and the environment its CLI (and the scripts that
+        #: write into its database) runs with: set by ``start``.
+        self.data_dir: Path | None = None
+        self.env: dict[str, str] = {}
 
     def start(self, workdir: Path) -> None:
         self.port = free_port()
@@ -126,6 +130,7 @@ class GrantlineTarget(Target):
             env["GRANTLINE_DATABASE_URL"] = (
                 self.postgres_admin_url.rsplit("/", 1)[0] + "/" + self.pg_database
             )
+        self.data_dir, self.env = data, env
         grantline = str(VENV_BIN / "grantline")
         where = ["--data-dir", str(data)]
         run_checked([grantline, "init", *where, "--issuer", self.base_url], env=env)

@@ -14,8 +14,7 @@ import json
 import secrets
 import sqlite3
 import threading
-from collections.abc import AsyncIterator, Sequence
-from contextlib import asynccontextmanager
+from collections.abc import Sequence
 from typing import Any, cast
 
 from grantline.models import (
@@ -697,6 +696,63 @@ class _Batch:
                 waiter.set_exception(failure)
 
 
+class _Unit:
+    """``SQLiteStore.transaction()``: a unit of work in a SAVEPOINT of the open batch. A class
+    rather than a generator-based context manager: it is entered on every write request."""
+
+    __slots__ = ("_batch", "_store", "_tx")
+
+    def __init__(self, store: SQLiteStore) -> None:
+        self._store = store
+
+    async def __aenter__(self) -> SQLiteTransaction:
+        store = self._store
+        await store._lock.acquire()
+        try:
+            self._batch = store._batch or await store._begin()
+            store._conn.execute("SAVEPOINT unit")
+        except BaseException:
+            store._lock.release()
+            raise
+        self._tx = SQLiteTransaction(store._conn)
+        return self._tx
+
+    async def __aexit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: Any
+    ) -> None:
+        store = self._store
+        conn = store._conn
+        try:
+            if exc_type is not None:
+                conn.execute("ROLLBACK TO unit")
+                conn.execute("RELEASE unit")
+                return
+            conn.execute("RELEASE unit")
+            batch = self._batch
+            batch.events += self._tx._pending
+            committed: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+            batch.waiters.append(committed)
+        finally:
+            store._lock.release()
+        await committed
+
+
+class _Reads:
+    """``SQLiteStore.reader()``. No lock: each statement runs to completion before the next
+    (nothing here awaits SQLite), and each sees the latest COMMIT of any process."""
+
+    __slots__ = ("_conn",)
+
+    def __init__(self, conn: sqlite3.Connection) -> None:
+        self._conn = conn
+
+    async def __aenter__(self) -> SQLiteTransaction:
+        return SQLiteTransaction(self._conn)
+
+    async def __aexit__(self, *exc: object) -> None:
+        return None
+
+
 class SQLiteStore:
     """``grantline.storage.Store`` over one SQLite connection per process, with group commit.
 
@@ -726,24 +782,8 @@ class SQLiteStore:
         self._path = path
         self._checkpointer: _Checkpointer | None = None
 
-    @asynccontextmanager
-    async def transaction(self) -> AsyncIterator[SQLiteTransaction]:
-        async with self._lock:
-            batch = self._batch or await self._begin()
-            conn = self._conn
-            conn.execute("SAVEPOINT unit")
-            tx = SQLiteTransaction(conn)
-            try:
-                yield tx
-            except BaseException:
-                conn.execute("ROLLBACK TO unit")
-                conn.execute("RELEASE unit")
-                raise
-            conn.execute("RELEASE unit")
-            batch.events += tx._pending
-            committed: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-            batch.waiters.append(committed)
-        await committed
+    def transaction(self) -> _Unit:
+        return _Unit(self)
 
     async def _begin(self) -> _Batch:
         """BEGIN IMMEDIATE (the write lock up front, so two processes never deadlock upgrading
@@ -800,11 +840,8 @@ class SQLiteStore:
                 return
             batch.settle(None)
 
-    @asynccontextmanager
-    async def reader(self) -> AsyncIterator[SQLiteTransaction]:
-        # No lock: each statement runs to completion before the next (nothing here awaits
-        # SQLite), and each sees the latest COMMIT of any process.
-        yield SQLiteTransaction(self._read_conn)
+    def reader(self) -> _Reads:
+        return _Reads(self._read_conn)
 
     async def ping(self) -> None:
         try:
