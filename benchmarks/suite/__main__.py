@@ -24,7 +24,7 @@ from suite.targets import (
     ResourceTarget,
     Target,
 )
-from suite.wrk import wrk_path
+from suite.wrk import have_wrk
 
 DEFAULT_POSTGRES = "postgresql://postgres@127.0.0.1:5432/postgres"
 DEFAULT_OUTPUT = REPO / "benchmarks" / "results" / "side-by-side"
@@ -116,8 +116,7 @@ def _targets(args: argparse.Namespace, node_bin: str | None) -> list[Target]:
 def main() -> int:
     args = _arguments()
     stop_on_sigterm()
-    if wrk_path() is None:
-        print("wrk is needed: apt-get install wrk", file=sys.stderr)
+    if not have_wrk():
         return 1
     node_bin = None if args.no_oidc_provider else node.ensure_oidc_provider()
     oidc_version = node.oidc_provider_version() if node_bin else None

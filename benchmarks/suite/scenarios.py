@@ -55,8 +55,8 @@ SCENARIOS = {
 
 #: Guesses of ops/s per worker, to mint enough single-use values before any rate is known.
 _GUESS = {
-    ("par_jwt", "grantline"): 2500,
-    ("par_jwt", "oidc-provider"): 4000,
+    ("par_jwt", "grantline"): 5000,
+    ("par_jwt", "oidc-provider"): 10000,
     ("token", "grantline"): 6000,
     ("rs", ""): 3000,
 }

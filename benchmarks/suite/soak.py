@@ -30,7 +30,7 @@ from suite.process import REPO, stop_on_sigterm
 from suite.scenarios import Load, Prepared, build_job
 from suite.snapshot import frozen_grantline
 from suite.targets import GrantlineTarget
-from suite.wrk import run_wrk, wrk_path
+from suite.wrk import have_wrk, run_wrk
 
 __all__ = ["Growth", "Sample", "busiest", "growth", "growth_line", "markdown", "text_table"]
 
@@ -179,8 +179,7 @@ def _arguments() -> argparse.Namespace:
 def main() -> int:
     args = _arguments()
     stop_on_sigterm()
-    if wrk_path() is None:
-        print("wrk is needed: apt-get install wrk", file=sys.stderr)
+    if not have_wrk():
         return 1
     with frozen_grantline() as digest:
         about = machine.describe(None, None) | {"grantline_source_digest": digest}

@@ -5,13 +5,14 @@ from __future__ import annotations
 import json
 import shutil
 import subprocess
+import sys
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
 from suite.process import REPO
 
-__all__ = ["WrkResult", "run_wrk", "wrk_path"]
+__all__ = ["WrkResult", "have_wrk", "run_wrk", "wrk_path"]
 
 #: A response slower than this counts as a wrk timeout (its default, 2 s, is too tight for a
 #: loaded two-core machine under 64 connections).
@@ -34,6 +35,14 @@ class WrkResult:
 
 def wrk_path() -> str | None:
     return shutil.which("wrk")
+
+
+def have_wrk() -> bool:
+    """Whether wrk is installed; says how to get it when it is not."""
+    if wrk_path() is None:
+        print("wrk is needed: apt-get install wrk", file=sys.stderr)
+        return False
+    return True
 
 
 def run_wrk(
