@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import gc
 from pathlib import Path
 
 import httpx
@@ -59,6 +60,20 @@ async def test_lifespan_closes_the_store(settings: Settings, store: SQLiteStore)
         await store.ping()
     with pytest.raises(Exception, match="closed"):
         await store.ping()
+
+
+async def test_startup_puts_what_lives_as_long_as_the_process_out_of_the_collectors_reach(
+    settings: Settings, store: SQLiteStore
+) -> None:
+    gc.unfreeze()
+    assert gc.get_freeze_count() == 0
+    app = create_app(settings, store)
+    try:
+        async with app.router.lifespan_context(app):
+            # The modules, settings and the app itself, no longer walked by full collections.
+            assert gc.get_freeze_count() > 10_000
+    finally:
+        gc.unfreeze()
 
 
 async def test_hsts_only_over_https(settings: Settings, store: SQLiteStore) -> None:

@@ -31,6 +31,7 @@ __all__ = [
     "MAX_HEADER_BYTES",
     "MAX_REQUEST_TARGET",
     "RECEIVE_TIMEOUT",
+    "CoalescingTransport",
     "GuardedHttpToolsProtocol",
     "server_options",
 ]
@@ -60,6 +61,45 @@ _REASONS = {
 }
 
 
+class CoalescingTransport:
+    """A transport whose writes made in one pass of the event loop leave in one system call.
+
+    uvicorn writes a response's head and its body separately; with uvloop each write is a
+    ``send`` at once, so every small answer cost two system calls and reached the client in
+    two TCP segments. Joined at the end of the loop's pass (``call_soon``), a push cost 7 %
+    less CPU (benchmarks/README.md, "What changed because of it").
+    """
+
+    __slots__ = ("_loop", "_pending", "_transport")
+
+    def __init__(self, transport: asyncio.Transport, loop: asyncio.AbstractEventLoop) -> None:
+        self._transport = transport
+        self._loop = loop
+        self._pending: list[bytes] = []
+
+    def write(self, data: bytes) -> None:
+        if not self._pending:
+            self._loop.call_soon(self._flush)
+        self._pending.append(data)
+
+    def _flush(self) -> None:
+        if self._pending:
+            data = b"".join(self._pending)
+            self._pending = []
+            if not self._transport.is_closing():
+                self._transport.write(data)
+
+    def close(self) -> None:
+        self._flush()
+        self._transport.close()
+
+    def is_closing(self) -> bool:
+        return self._transport.is_closing()
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._transport, name)
+
+
 class GuardedHttpToolsProtocol(HttpToolsProtocol):
     """uvicorn's httptools protocol with a deadline on each request and size bounds on its
     head."""
@@ -71,7 +111,8 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
     _header_bytes = 0
 
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
-        super().connection_made(transport)
+        coalescing: Any = CoalescingTransport(transport, self.loop)
+        super().connection_made(coalescing)
         self._arm_head_timer()
 
     def connection_lost(self, exc: Exception | None) -> None:

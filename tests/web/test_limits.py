@@ -474,3 +474,49 @@ def test_serve_hands_trusted_proxies_from_grantline_toml_to_uvicorn(
     assert options["proxy_headers"] is True
     assert options["forwarded_allow_ips"] == ["10.0.0.5", "10.1.0.0/16"]
     assert options["http"] is limits.GuardedHttpToolsProtocol
+
+
+class _RecordingTransport:
+    def __init__(self) -> None:
+        self.writes: list[bytes] = []
+        self.closed = False
+
+    def write(self, data: bytes) -> None:
+        assert not self.closed
+        self.writes.append(data)
+
+    def close(self) -> None:
+        self.closed = True
+
+    def is_closing(self) -> bool:
+        return self.closed
+
+    def get_extra_info(self, name: str) -> str:
+        return f"info:{name}"
+
+
+async def test_writes_made_in_one_pass_of_the_loop_leave_together() -> None:
+    inner = _RecordingTransport()
+    loop = asyncio.get_running_loop()
+    transport = limits.CoalescingTransport(inner, loop)  # type: ignore[arg-type]
+    transport.write(b"HTTP/1.1 201 Created\r\n\r\n")
+    transport.write(b'{"request_uri":"x"}')
+    assert inner.writes == []
+    await asyncio.sleep(0)
+    assert inner.writes == [b'HTTP/1.1 201 Created\r\n\r\n{"request_uri":"x"}']
+    transport.write(b"next")
+    await asyncio.sleep(0)
+    assert inner.writes[-1] == b"next"
+    # Everything else is the real transport's.
+    assert transport.get_extra_info("peername") == "info:peername"
+
+
+async def test_closing_sends_what_is_pending_first_and_nothing_after() -> None:
+    inner = _RecordingTransport()
+    loop = asyncio.get_running_loop()
+    transport = limits.CoalescingTransport(inner, loop)  # type: ignore[arg-type]
+    transport.write(b"last words")
+    transport.close()
+    assert inner.writes == [b"last words"] and inner.closed
+    await asyncio.sleep(0)  # the queued flush finds nothing left
+    assert inner.writes == [b"last words"]
