@@ -14,6 +14,7 @@ import json
 import secrets
 import sqlite3
 import threading
+import weakref
 from collections.abc import Sequence
 from typing import Any, cast
 
@@ -653,16 +654,28 @@ class _Checkpointer:
 
     INTERVAL = 0.05
 
-    def __init__(self, path: str) -> None:
+    def __init__(self, path: str, store: SQLiteStore) -> None:
         self._path = path
+        # Weak: a store dropped or closed without ``close()`` must not leave a thread behind.
+        self._store = weakref.ref(store)
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="sqlite-checkpoint", daemon=True)
         self._thread.start()
 
+    def _writer_open(self) -> bool:
+        store = self._store()
+        if store is None:
+            return False
+        try:
+            store._conn.total_changes  # noqa: B018 - raises once the connection is closed
+        except sqlite3.ProgrammingError:
+            return False
+        return True
+
     def _run(self) -> None:
         conn = sqlite3.connect(self._path, isolation_level=None, timeout=0)
         try:
-            while not self._stop.wait(self.INTERVAL):
+            while not self._stop.wait(self.INTERVAL) and self._writer_open():
                 try:
                     conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchall()
                 except sqlite3.Error:
@@ -809,7 +822,7 @@ class SQLiteStore:
             conn.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
         if self._checkpointer is None:
             self._conn.execute(f"PRAGMA wal_autocheckpoint={BACKSTOP_CHECKPOINT_PAGES}")
-            self._checkpointer = _Checkpointer(self._path)
+            self._checkpointer = _Checkpointer(self._path, self)
         batch = self._batch = _Batch()
         # The task runs after everything already ready, and takes the lock after every unit
         # already waiting for it: those join this batch.

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import asyncio
 import sqlite3
+import threading
+import time
 from pathlib import Path
 
 import pytest
@@ -166,3 +168,24 @@ async def test_a_lock_held_too_long_answers_storage_unavailable(
     await _write(store, 2)
     assert _committed_sessions(db_path) == {"s2"}
     await store.close()
+
+
+async def test_the_checkpoint_thread_ends_with_its_store_however_it_is_closed(
+    db_path: Path,
+) -> None:
+    def checkpointers() -> int:
+        return sum(t.name == "sqlite-checkpoint" for t in threading.enumerate())
+
+    before = checkpointers()
+    closed_properly = SQLiteStore(str(db_path))
+    await _write(closed_properly, 1)
+    closed_by_hand = SQLiteStore(str(db_path))
+    await _write(closed_by_hand, 2)
+    assert checkpointers() == before + 2
+    await closed_properly.close()
+    closed_by_hand._conn.close()  # as a test fixture or a careless caller might
+    deadline = time.monotonic() + 5
+    while checkpointers() > before and time.monotonic() < deadline:
+        await asyncio.sleep(0.05)
+    assert checkpointers() == before
+    closed_by_hand._read_conn.close()
