@@ -49,7 +49,7 @@ def new_reference() -> str:
     The time part puts stored requests, and the audit events that name them, in creation
     order in their indexes: a new row lands on the last page rather than on a random one, and
     a group commit writes a few pages instead of two random ones per push (benchmarks/README.md,
-    "Time-ordered references"). It tells the holder only when the request was pushed.
+    "What changed because of it"). It tells the holder only when the request was pushed.
     """
     return f"{time.time_ns() // 1_000_000:0{_TIME_DIGITS}x}{new_secret()}"
 

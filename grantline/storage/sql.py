@@ -646,8 +646,8 @@ class _Checkpointer:
 
     With ``synchronous=NORMAL`` a commit does not wait for the disk, but SQLite's automatic
     checkpoint, run inside whichever COMMIT crosses 1,000 WAL pages, copies and fsyncs; on the
-    event loop that stalled every request of the process (about 12 µs per push on average,
-    and the long tail of p99). A PASSIVE checkpoint never blocks writers or readers, and
+    event loop that stalled every request of the process (about 12 µs per push on average).
+    A PASSIVE checkpoint never blocks writers or readers, and
     sqlite3 releases the GIL while it works. The writer keeps a high automatic threshold as a
     backstop should this thread fall behind.
     """
@@ -776,10 +776,10 @@ class SQLiteStore:
     statements, so each unit's state change and its event still commit together or not at all.
 
     Why: a WAL COMMIT writes every page the transaction dirtied and was a fifth of a push's
-    time (benchmarks/README.md, "Group commit"); one COMMIT for the pushes that arrived
-    together pays that once per batch. Waiting for another process's write lock yields to the
-    event loop instead of sleeping in SQLite's busy handler, so requests keep arriving (and
-    join the batch) meanwhile.
+    time (benchmarks/README.md, "What changed because of it"); one COMMIT for the pushes
+    that arrived together pays that once per batch. Waiting for another process's write lock
+    yields to the event loop instead of sleeping in SQLite's busy handler, so requests keep
+    arriving (and join the batch) meanwhile.
     """
 
     #: Seconds to wait for another process's write lock before answering 503.

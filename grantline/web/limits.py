@@ -105,7 +105,7 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
     head."""
 
     # Set before uvicorn's own __init__ runs, since connection_made may follow at once.
-    _head_timer: asyncio.TimerHandle | None = None
+    _request_timer: asyncio.TimerHandle | None = None
     _refused = False
     _header_count = 0
     _header_bytes = 0
@@ -113,10 +113,10 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
         coalescing: Any = CoalescingTransport(transport, self.loop)
         super().connection_made(coalescing)
-        self._arm_head_timer()
+        self._arm_request_timer()
 
     def connection_lost(self, exc: Exception | None) -> None:
-        self._cancel_head_timer()
+        self._cancel_request_timer()
         super().connection_lost(exc)
 
     def data_received(self, data: bytes) -> None:
@@ -132,7 +132,7 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
         super().on_message_begin()
         self._header_count = 0
         self._header_bytes = 0
-        self._arm_head_timer()
+        self._arm_request_timer()
 
     def on_url(self, url: bytes) -> None:
         if self._refused:
@@ -164,20 +164,20 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
     def on_message_complete(self) -> None:
         if self._refused:
             return
-        self._cancel_head_timer()
+        self._cancel_request_timer()
         super().on_message_complete()
 
-    def _arm_head_timer(self) -> None:
-        self._cancel_head_timer()
-        self._head_timer = self.loop.call_later(RECEIVE_TIMEOUT, self._head_timed_out)
+    def _arm_request_timer(self) -> None:
+        self._cancel_request_timer()
+        self._request_timer = self.loop.call_later(RECEIVE_TIMEOUT, self._request_timed_out)
 
-    def _cancel_head_timer(self) -> None:
-        if self._head_timer is not None:
-            self._head_timer.cancel()
-            self._head_timer = None
+    def _cancel_request_timer(self) -> None:
+        if self._request_timer is not None:
+            self._request_timer.cancel()
+            self._request_timer = None
 
-    def _head_timed_out(self) -> None:
-        self._head_timer = None
+    def _request_timed_out(self) -> None:
+        self._request_timer = None
         if not self._refused and not self.transport.is_closing():
             # Once the head is in, the application may be waiting for the body: closing the
             # connection hands it a disconnect, and it answers nobody.
@@ -187,7 +187,7 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
         """Answer without involving the application, and close: the parser's state past this
         point is not worth trusting."""
         self._refused = True
-        self._cancel_head_timer()
+        self._cancel_request_timer()
         body = json.dumps({"error": "invalid_request", "error_description": description})
         headers = [
             (b"content-type", b"application/json"),

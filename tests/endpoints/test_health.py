@@ -4,6 +4,7 @@ import sqlite3
 from pathlib import Path
 
 import httpx
+import pytest
 from starlette.applications import Starlette
 
 from grantline.storage.sql import SQLiteStore
@@ -28,9 +29,13 @@ async def test_healthz_is_503_when_the_database_cannot_be_used(
 
 
 async def test_a_locked_database_is_temporarily_unavailable_not_a_500(
-    app: Starlette, store: SQLiteStore, db_path: Path, agent: Agent
+    app: Starlette,
+    store: SQLiteStore,
+    db_path: Path,
+    agent: Agent,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    store._conn.execute("PRAGMA busy_timeout=50")
+    monkeypatch.setattr(store, "LOCK_TIMEOUT", 0.05)
     holder = sqlite3.connect(db_path, isolation_level=None)
     holder.execute("BEGIN IMMEDIATE")  # another process holds the write lock
     try:
