@@ -99,17 +99,11 @@ class SqlAuditLog(SqlStatements):
             return
         events, self._pending = self._pending, []
         lanes = [lane_of(e.request_id, e.grant_id, e.client_id, e.user_id) for e in events]
-        heads: dict[int, tuple[int, str]] = {}
-        for lane in sorted(set(lanes)):
-            # Reserve the lane's next positions; heads are taken in lane order, so two
-            # transactions never wait on each other crosswise.
-            count = lanes.count(lane)
-            row = await self._one(
-                "UPDATE audit_head SET position = position + ? WHERE lane = ? "
-                "RETURNING position, hash",
-                (count, lane),
-            )
-            heads[lane] = (row[0] - count, row[1])
+        counts: dict[int, int] = {}
+        for lane in lanes:
+            counts[lane] = counts.get(lane, 0) + 1
+        heads = await self._take_lanes(counts)
+        rows = []
         # Inserted in the order they were appended, so ``seq`` keeps the order of events.
         for event, lane in zip(events, lanes, strict=True):
             position, prev = heads[lane]
@@ -127,8 +121,7 @@ class SqlAuditLog(SqlStatements):
             )
             chain_hash = link(prev, entry)
             heads[lane] = (entry.position, chain_hash)
-            await self._run(
-                self._INSERT,
+            rows.append(
                 (
                     entry.type,
                     entry.at,
@@ -141,10 +134,30 @@ class SqlAuditLog(SqlStatements):
                     chain_hash,
                     lane,
                     entry.position,
-                ),
+                )
             )
-        for lane, (_, chain_hash) in sorted(heads.items()):
-            await self._run("UPDATE audit_head SET hash = ? WHERE lane = ?", (chain_hash, lane))
+        await self._run_many(self._INSERT, rows)
+        await self._run_many(
+            "UPDATE audit_head SET position = ?, hash = ? WHERE lane = ?",
+            [(position, link_, lane) for lane, (position, link_) in sorted(heads.items())],
+        )
+
+    async def _take_lanes(self, counts: dict[int, int]) -> dict[int, tuple[int, str]]:
+        """Each lane's head (position, link) before this transaction's events, held until
+        COMMIT; lanes are taken in lane order, so two transactions never wait on each other
+        crosswise."""
+        heads: dict[int, tuple[int, str]] = {}
+        for lane in sorted(counts):
+            count = counts[lane]
+            row = await self._one(
+                "UPDATE audit_head SET position = position + ? WHERE lane = ? "
+                "RETURNING position, hash",
+                (count, lane),
+            )
+            if row is None:
+                raise LookupError(f"audit lane {lane} has no head row")
+            heads[lane] = (row[0] - count, row[1])
+        return heads
 
     @staticmethod
     def _chained(row: Any) -> ChainedEvent:

@@ -1,25 +1,34 @@
-"""The SQL implementation on PostgreSQL, through asyncpg.
+"""The SQL implementation on PostgreSQL, through asyncpg, with group commit.
 
 The statements are ``SqlTransaction``'s, written once with ``?`` placeholders; they are turned
 into PostgreSQL's ``$n`` form once each and cached. asyncpg rather than an ORM or a DB-API
 driver: on this project's hardware raw asyncpg stored 6.8k pushes/s against 2.6k/s through
 SQLAlchemy's async engine.
+
+Round trips, not statements, are what a request pays for here: each costs the worker and the
+server a few tens of microseconds of CPU whatever it carries. So a connection is taken only
+when a statement needs one, and a unit of work that only inserts (a pushed request and its
+audit event, say) sends nothing at all: it hands its rows to the process's group commit, which
+writes the rows of every unit that was ready together in one transaction of six round trips
+(benchmarks/README.md, "PostgreSQL"). A unit that reads or updates gets a connection and a
+transaction of its own at its first such statement, as before, and its held-back inserts go
+first on it. Each unit returns only after the COMMIT that holds its rows.
 """
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Sequence
-from contextlib import asynccontextmanager
+from collections.abc import Awaitable, Callable, Sequence
 from functools import lru_cache
-from typing import Any
+from typing import Any, Generic, TypeVar
 
 import asyncpg
 
+from grantline.models import AuditEvent
 from grantline.storage import StorageUnavailable
 from grantline.storage.sql import SqlTransaction
 
-__all__ = ["PostgresStore", "PostgresTransaction", "to_dollar_params"]
+__all__ = ["PostgresStore", "PostgresTransaction", "SharedRead", "to_dollar_params"]
 
 
 #: What a lost or unreachable server looks like; the request may be retried once it is back.
@@ -33,6 +42,9 @@ _UNAVAILABLE = (
     asyncpg.DeadlockDetectedError,
     asyncpg.SerializationError,
 )
+
+Statement = tuple[str, Sequence[Any]]
+T = TypeVar("T")
 
 
 @lru_cache(maxsize=512)
@@ -51,8 +63,12 @@ def _rowcount(status: str) -> int:
     return int(tail) if tail.isdigit() else 0
 
 
+def _unavailable(exc: BaseException) -> StorageUnavailable:
+    return StorageUnavailable(type(exc).__name__)
+
+
 class PostgresTransaction(SqlTransaction):
-    """One unit of work on one pooled connection."""
+    """Statements on one connection."""
 
     __slots__ = ("_conn",)
 
@@ -69,6 +85,292 @@ class PostgresTransaction(SqlTransaction):
     async def _run(self, sql: str, args: Sequence[Any]) -> int:
         return _rowcount(await self._conn.execute(to_dollar_params(sql), *args))
 
+    async def _run_many(self, sql: str, rows: Sequence[Sequence[Any]]) -> None:
+        # asyncpg pipelines the rows: one round trip, however many.
+        if rows:
+            await self._conn.executemany(to_dollar_params(sql), rows)
+
+    async def _take_lanes(self, counts: dict[int, int]) -> dict[int, tuple[int, str]]:
+        # One statement for every lane, locked in lane order (the ORDER BY is below the row
+        # locks in the plan), rather than a round trip per lane.
+        rows = await self._conn.fetch(
+            "SELECT lane, position, hash FROM audit_head WHERE lane = ANY($1::int[]) "
+            "ORDER BY lane FOR UPDATE",
+            sorted(counts),
+        )
+        heads = {int(r[0]): (int(r[1]), str(r[2])) for r in rows}
+        missing = set(counts) - set(heads)
+        if missing:
+            raise LookupError(f"audit lanes {sorted(missing)} have no head row")
+        return heads
+
+
+class _LazyTransaction(PostgresTransaction):
+    """A reader's or a unit's statements; the connection is taken at the first statement that
+    needs one. A unit's inserts are held back until then (or until its end)."""
+
+    __slots__ = ("_deferred", "_store", "_txn", "_write")
+
+    def __init__(self, store: PostgresStore, *, write: bool) -> None:
+        super().__init__(None)
+        self._store = store
+        self._write = write
+        self._deferred: list[Statement] = []
+        self._txn: Any = None
+
+    async def _connection(self) -> Any:
+        if self._conn is None:
+            pool = await self._store._get_pool()
+            conn = await pool.acquire()
+            try:
+                if self._write:
+                    txn = conn.transaction()
+                    await txn.start()
+                    self._txn = txn
+                    for sql, args in self._deferred:
+                        await conn.execute(to_dollar_params(sql), *args)
+                    self._deferred.clear()
+            except BaseException:
+                await pool.release(conn)
+                raise
+            self._conn = conn
+        return self._conn
+
+    async def _one(self, sql: str, args: Sequence[Any]) -> Any:
+        await self._connection()
+        return await super()._one(sql, args)
+
+    async def _all(self, sql: str, args: Sequence[Any] = ()) -> list[Any]:
+        await self._connection()
+        return await super()._all(sql, args)
+
+    async def _run(self, sql: str, args: Sequence[Any]) -> int:
+        await self._connection()
+        return await super()._run(sql, args)
+
+    async def _run_many(self, sql: str, rows: Sequence[Sequence[Any]]) -> None:
+        await self._connection()
+        await super()._run_many(sql, rows)
+
+    async def _insert(self, sql: str, args: Sequence[Any]) -> None:
+        if self._write and self._conn is None:
+            self._deferred.append((sql, args))
+        else:
+            await self._run(sql, args)
+
+    async def client_generation(self) -> int:
+        if self._conn is not None:
+            # Inside a transaction of its own, the unit reads what it may itself have changed.
+            return await super().client_generation()
+        return await self._store._generation.read()
+
+    async def finish(self, failure: BaseException | None) -> None:
+        """End the unit: commit (its events sealed first) or roll back its own transaction,
+        or hand what it held back to the group commit."""
+        if self._conn is None:
+            if failure is None and (self._deferred or self._pending):
+                await self._store._group.submit(self._deferred, self._pending)
+            return
+        try:
+            if self._write:
+                if failure is None:
+                    await self.seal_audit()
+                    await self._txn.commit()
+                else:
+                    await self._txn.rollback()
+        finally:
+            # A transaction left open by a failed COMMIT is rolled back by the pool's reset.
+            await self._store._pool.release(self._conn)
+            self._conn = None
+
+
+class _Unit:
+    """``PostgresStore.transaction()`` and ``reader()``; a class rather than a generator-based
+    context manager, since it is entered on every request."""
+
+    __slots__ = ("_store", "_tx", "_write")
+
+    def __init__(self, store: PostgresStore, *, write: bool) -> None:
+        self._store = store
+        self._write = write
+
+    async def __aenter__(self) -> PostgresTransaction:
+        self._tx = _LazyTransaction(self._store, write=self._write)
+        return self._tx
+
+    async def __aexit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: Any
+    ) -> None:
+        try:
+            await self._tx.finish(exc)
+        except _UNAVAILABLE as failure:
+            raise _unavailable(failure) from failure
+        if isinstance(exc, _UNAVAILABLE):
+            raise _unavailable(exc) from exc
+
+
+class _Work:
+    """What one unit handed to the group commit, and who waits for its COMMIT."""
+
+    __slots__ = ("done", "events", "inserts")
+
+    def __init__(
+        self, inserts: list[Statement], events: list[AuditEvent], done: asyncio.Future[None]
+    ) -> None:
+        self.inserts = inserts
+        self.events = events
+        self.done = done
+
+    def settle(self, failure: BaseException | None) -> None:
+        # A waiter whose request was cancelled has gone; its rows are committed all the same.
+        if self.done.done():
+            return
+        if failure is None:
+            self.done.set_result(None)
+        else:
+            self.done.set_exception(failure)
+
+
+def batched_statements(units: Sequence[Sequence[Statement]]) -> list[tuple[str, list[Any]]]:
+    """The statements of several units as (statement, rows) runs, one run per statement where
+    that keeps every unit's own order (a token after the grant it refers to); otherwise each
+    statement alone, in order."""
+    order: dict[str, int] = {}
+    for statements in units:
+        for sql, _ in statements:
+            order.setdefault(sql, len(order))
+    runs: dict[str, list[Any]] = {sql: [] for sql in order}
+    in_order = True
+    for statements in units:
+        last = -1
+        for sql, args in statements:
+            rank = order[sql]
+            in_order = in_order and rank >= last
+            last = rank
+            runs[sql].append(args)
+    if in_order:
+        return list(runs.items())
+    return [(sql, [args]) for statements in units for sql, args in statements]
+
+
+class _GroupCommit:
+    """The units that were ready together, written in one transaction.
+
+    One batch is in flight per process; units that arrive meanwhile form the next, so batches
+    grow with the load and a lone unit waits for no one. When a batch fails for anything but
+    an unreachable server, each of its units is tried again alone, so one bad row fails its
+    own unit only.
+    """
+
+    __slots__ = ("_draining", "_queue", "_store", "_task")
+
+    def __init__(self, store: PostgresStore) -> None:
+        self._store = store
+        self._queue: list[_Work] = []
+        self._draining = False
+        self._task: asyncio.Task[None] | None = None
+
+    async def submit(self, inserts: list[Statement], events: list[AuditEvent]) -> None:
+        loop = asyncio.get_running_loop()
+        work = _Work(inserts, events, loop.create_future())
+        self._queue.append(work)
+        if not self._draining:
+            self._draining = True
+            # Runs after everything already ready: those units join this batch.
+            self._task = loop.create_task(self._drain())
+        await work.done
+
+    async def _drain(self) -> None:
+        try:
+            while self._queue:
+                batch, self._queue = self._queue, []
+                await self._commit(batch)
+        finally:
+            self._draining = False
+            for work in self._queue:  # only when cancelled, at shutdown
+                work.settle(StorageUnavailable("the store is closing"))
+            self._queue = []
+
+    async def _commit(self, batch: list[_Work]) -> None:
+        try:
+            await self._write(batch)
+        except _UNAVAILABLE as exc:
+            failure = _unavailable(exc)
+            for work in batch:
+                work.settle(failure)
+        except Exception as exc:
+            if len(batch) == 1:
+                batch[0].settle(exc)
+            else:
+                for work in batch:
+                    await self._commit([work])
+        except BaseException:
+            for work in batch:
+                work.settle(StorageUnavailable("the store is closing"))
+            raise
+        else:
+            for work in batch:
+                work.settle(None)
+
+    async def _write(self, batch: list[_Work]) -> None:
+        pool = await self._store._get_pool()
+        async with pool.acquire() as conn, conn.transaction():
+            tx = PostgresTransaction(conn)
+            for sql, rows in batched_statements([work.inserts for work in batch]):
+                await tx._run_many(sql, rows)
+            tx._pending = [event for work in batch for event in work.events]
+            await tx.seal_audit()
+
+
+class SharedRead(Generic[T]):
+    """Concurrent reads of one value served by one query.
+
+    A caller joins the next query to start, never one already sent: a change committed before
+    the caller arrived is always seen (the client generation must be, RFC 9126 7.4), and the
+    callers that arrive together share one round trip.
+    """
+
+    __slots__ = ("_fetch", "_running", "_task", "_waiting")
+
+    def __init__(self, fetch: Callable[[], Awaitable[T]]) -> None:
+        self._fetch = fetch
+        self._waiting: list[asyncio.Future[T]] = []
+        self._running = False
+        self._task: asyncio.Task[None] | None = None
+
+    async def read(self) -> T:
+        loop = asyncio.get_running_loop()
+        waiter: asyncio.Future[T] = loop.create_future()
+        self._waiting.append(waiter)
+        if not self._running:
+            self._running = True
+            self._task = loop.create_task(self._serve())
+        return await waiter
+
+    async def _serve(self) -> None:
+        try:
+            while self._waiting:
+                waiters, self._waiting = self._waiting, []
+                try:
+                    value = await self._fetch()
+                except BaseException as exc:
+                    failure = _unavailable(exc) if isinstance(exc, _UNAVAILABLE) else exc
+                    for waiter in waiters:
+                        if not waiter.done():
+                            waiter.set_exception(failure)
+                    if not isinstance(exc, Exception):
+                        raise
+                    continue
+                for waiter in waiters:
+                    if not waiter.done():
+                        waiter.set_result(value)
+        finally:
+            self._running = False
+            for waiter in self._waiting:
+                if not waiter.done():
+                    waiter.set_exception(StorageUnavailable("the store is closing"))
+            self._waiting = []
+
 
 class PostgresStore:
     """``grantline.storage.Store`` over an asyncpg pool, created on first use in the running
@@ -80,6 +382,8 @@ class PostgresStore:
         self._max_size = max_size
         self._pool: Any = None
         self._opening = asyncio.Lock()
+        self._group = _GroupCommit(self)
+        self._generation = SharedRead(self._read_generation)
 
     async def _get_pool(self) -> Any:
         if self._pool is None:
@@ -94,25 +398,16 @@ class PostgresStore:
                     )
         return self._pool
 
-    @asynccontextmanager
-    async def transaction(self) -> AsyncIterator[PostgresTransaction]:
-        try:
-            pool = await self._get_pool()
-            async with pool.acquire() as conn, conn.transaction():
-                tx = PostgresTransaction(conn)
-                yield tx
-                await tx.seal_audit()
-        except _UNAVAILABLE as exc:
-            raise StorageUnavailable(type(exc).__name__) from exc
+    async def _read_generation(self) -> int:
+        pool = await self._get_pool()
+        async with pool.acquire() as conn:
+            return int(await conn.fetchval("SELECT value FROM client_generation WHERE id = 1"))
 
-    @asynccontextmanager
-    async def reader(self) -> AsyncIterator[PostgresTransaction]:
-        try:
-            pool = await self._get_pool()
-            async with pool.acquire() as conn:
-                yield PostgresTransaction(conn)
-        except _UNAVAILABLE as exc:
-            raise StorageUnavailable(type(exc).__name__) from exc
+    def transaction(self) -> _Unit:
+        return _Unit(self, write=True)
+
+    def reader(self) -> _Unit:
+        return _Unit(self, write=False)
 
     async def ping(self) -> None:
         async with self.reader() as tx:

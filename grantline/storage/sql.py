@@ -215,7 +215,7 @@ class SqlTransaction(SqlAuditLog, SqlLimits):
     )
 
     async def add_request(self, request: StoredRequest) -> None:
-        await self._run(
+        await self._insert(
             f"INSERT INTO authorization_requests ({self._REQUEST_COLS}) "
             "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             (
@@ -283,7 +283,7 @@ class SqlTransaction(SqlAuditLog, SqlLimits):
 
     async def add_interaction(self, interaction: Interaction) -> None:
         i = interaction
-        await self._run(
+        await self._insert(
             f"INSERT INTO interactions ({self._INTERACTION_COLS}) "
             "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             (
@@ -344,7 +344,7 @@ class SqlTransaction(SqlAuditLog, SqlLimits):
     # -- sessions ------------------------------------------------------------------------
 
     async def add_session(self, session: Session) -> None:
-        await self._run(
+        await self._insert(
             "INSERT INTO sessions (session_id, user_id, created_at, expires_at) "
             "VALUES (?, ?, ?, ?)",
             (session.session_id, session.user_id, session.created_at, session.expires_at),
@@ -364,7 +364,7 @@ class SqlTransaction(SqlAuditLog, SqlLimits):
     # -- grants --------------------------------------------------------------------------
 
     async def add_grant(self, grant: Grant) -> None:
-        await self._run(
+        await self._insert(
             "INSERT INTO grants (grant_id, client_id, user_id, scopes, request_id, created_at, "
             "revoked_at, authorization_details, resources) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
             (
@@ -427,7 +427,7 @@ class SqlTransaction(SqlAuditLog, SqlLimits):
 
     async def add_code(self, code: AuthorizationCode) -> None:
         c = code
-        await self._run(
+        await self._insert(
             f"INSERT INTO authorization_codes ({self._CODE_COLS}) "
             "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             (
@@ -485,7 +485,7 @@ class SqlTransaction(SqlAuditLog, SqlLimits):
 
     async def add_token(self, token: Token) -> None:
         t = token
-        await self._run(
+        await self._insert(
             f"INSERT INTO tokens ({self._TOKEN_COLS}) "
             "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             (
@@ -639,6 +639,9 @@ class SQLiteTransaction(SqlTransaction):
 
     async def _run(self, sql: str, args: Sequence[Any]) -> int:
         return self._conn.execute(sql, args).rowcount
+
+    async def _run_many(self, sql: str, rows: Sequence[Sequence[Any]]) -> None:
+        self._conn.executemany(sql, rows)
 
 
 class _Checkpointer:

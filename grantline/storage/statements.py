@@ -22,3 +22,13 @@ class SqlStatements:
     async def _run(self, sql: str, args: Sequence[Any]) -> int:
         """Execute; the number of rows changed."""
         raise NotImplementedError
+
+    async def _insert(self, sql: str, args: Sequence[Any]) -> None:
+        """Execute a statement whose outcome nobody reads (an INSERT that cannot conflict);
+        a database may hold it back to its unit's COMMIT and send it with others."""
+        await self._run(sql, args)
+
+    async def _run_many(self, sql: str, rows: Sequence[Sequence[Any]]) -> None:
+        """Execute one statement once per row of arguments."""
+        for args in rows:
+            await self._run(sql, args)
