@@ -24,12 +24,15 @@ import json
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+import orjson
+
 __all__ = [
     "FORMAT",
     "GENESIS",
     "LANES",
     "ChainEntry",
     "body_digest",
+    "encode_header",
     "heads_root",
     "lane_of",
     "link",
@@ -82,21 +85,32 @@ class ChainEntry:
 def link(prev: str, entry: ChainEntry) -> str:
     """The chain hash of ``entry`` after ``prev``: SHA-256 over the format name, the previous
     hash and a JSON array of the header, so no two different headers encode alike."""
-    header = json.dumps(
-        [
-            FORMAT,
-            prev,
-            entry.lane,
-            entry.position,
-            entry.type,
-            entry.at,
-            entry.client_id,
-            entry.user_id,
-            entry.request_id,
-            entry.grant_id,
-            entry.body_sha256,
-        ],
-        separators=(",", ":"),
-        ensure_ascii=True,
-    )
-    return hashlib.sha256(header.encode("ascii")).hexdigest()
+    return hashlib.sha256(encode_header(prev, entry)).hexdigest()
+
+
+def encode_header(prev: str, entry: ChainEntry) -> bytes:
+    """The header as ``json.dumps(..., separators=(",", ":"), ensure_ascii=True)`` writes it,
+    the encoding every stored link was made with. orjson writes the same bytes for ASCII text
+    in a fifth of the time (a link per event, on every audited request); anything else
+    (non-ASCII text, DEL) goes through the standard library, which escapes it."""
+    header = [
+        FORMAT,
+        prev,
+        entry.lane,
+        entry.position,
+        entry.type,
+        entry.at,
+        entry.client_id,
+        entry.user_id,
+        entry.request_id,
+        entry.grant_id,
+        entry.body_sha256,
+    ]
+    try:
+        fast = orjson.dumps(header)
+    except orjson.JSONEncodeError:
+        fast = None  # integers past 64 bits, lone surrogates
+    # ensure_ascii escapes DEL too, which orjson leaves as it is.
+    if fast is not None and fast.isascii() and b"\x7f" not in fast:
+        return fast
+    return json.dumps(header, separators=(",", ":"), ensure_ascii=True).encode("ascii")

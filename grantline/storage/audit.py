@@ -99,10 +99,7 @@ class SqlAuditLog(SqlStatements):
             return
         events, self._pending = self._pending, []
         lanes = [lane_of(e.request_id, e.grant_id, e.client_id, e.user_id) for e in events]
-        counts: dict[int, int] = {}
-        for lane in lanes:
-            counts[lane] = counts.get(lane, 0) + 1
-        heads = await self._take_lanes(counts)
+        heads = await self._take_lanes(sorted(set(lanes)))
         rows = []
         # Inserted in the order they were appended, so ``seq`` keeps the order of events.
         for event, lane in zip(events, lanes, strict=True):
@@ -142,22 +139,25 @@ class SqlAuditLog(SqlStatements):
             [(position, link_, lane) for lane, (position, link_) in sorted(heads.items())],
         )
 
-    async def _take_lanes(self, counts: dict[int, int]) -> dict[int, tuple[int, str]]:
+    async def _take_lanes(self, lanes: list[int]) -> dict[int, tuple[int, str]]:
         """Each lane's head (position, link) before this transaction's events, held until
-        COMMIT; lanes are taken in lane order, so two transactions never wait on each other
-        crosswise."""
-        heads: dict[int, tuple[int, str]] = {}
-        for lane in sorted(counts):
-            count = counts[lane]
-            row = await self._one(
-                "UPDATE audit_head SET position = position + ? WHERE lane = ? "
-                "RETURNING position, hash",
-                (count, lane),
-            )
-            if row is None:
-                raise LookupError(f"audit lane {lane} has no head row")
-            heads[lane] = (row[0] - count, row[1])
+        COMMIT. Here by one read, since SQLite's writer holds the database's write lock from
+        BEGIN IMMEDIATE; a database with row locks takes the heads in lane order, so two
+        transactions never wait on each other crosswise."""
+        rows = await self._lane_rows(lanes)
+        heads = {int(r[0]): (int(r[1]), str(r[2])) for r in rows}
+        missing = set(lanes) - set(heads)
+        if missing:
+            raise LookupError(f"audit lanes {sorted(missing)} have no head row")
         return heads
+
+    async def _lane_rows(self, lanes: list[int]) -> list[Any]:
+        """The head rows of ``lanes`` (in order), taken for this transaction."""
+        return await self._all(
+            "SELECT lane, position, hash FROM audit_head "
+            f"WHERE lane IN ({', '.join('?' * len(lanes))})",
+            lanes,
+        )
 
     @staticmethod
     def _chained(row: Any) -> ChainedEvent:

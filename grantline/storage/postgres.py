@@ -27,6 +27,7 @@ import asyncpg
 from grantline.models import AuditEvent
 from grantline.storage import StorageUnavailable
 from grantline.storage.sql import SqlTransaction
+from grantline.storage.statements import Statement, batched_statements
 
 __all__ = ["PostgresStore", "PostgresTransaction", "SharedRead", "to_dollar_params"]
 
@@ -43,7 +44,6 @@ _UNAVAILABLE = (
     asyncpg.SerializationError,
 )
 
-Statement = tuple[str, Sequence[Any]]
 T = TypeVar("T")
 
 
@@ -90,19 +90,16 @@ class PostgresTransaction(SqlTransaction):
         if rows:
             await self._conn.executemany(to_dollar_params(sql), rows)
 
-    async def _take_lanes(self, counts: dict[int, int]) -> dict[int, tuple[int, str]]:
-        # One statement for every lane, locked in lane order (the ORDER BY is below the row
-        # locks in the plan), rather than a round trip per lane.
-        rows = await self._conn.fetch(
-            "SELECT lane, position, hash FROM audit_head WHERE lane = ANY($1::int[]) "
-            "ORDER BY lane FOR UPDATE",
-            sorted(counts),
+    async def _lane_rows(self, lanes: list[int]) -> list[Any]:
+        # Row locks, taken in lane order (the ORDER BY is below the locks in the plan), so
+        # two transactions never wait on each other crosswise; one statement for every lane.
+        return list(
+            await self._conn.fetch(
+                "SELECT lane, position, hash FROM audit_head WHERE lane = ANY($1::int[]) "
+                "ORDER BY lane FOR UPDATE",
+                lanes,
+            )
         )
-        heads = {int(r[0]): (int(r[1]), str(r[2])) for r in rows}
-        missing = set(counts) - set(heads)
-        if missing:
-            raise LookupError(f"audit lanes {sorted(missing)} have no head row")
-        return heads
 
 
 class _LazyTransaction(PostgresTransaction):
@@ -229,28 +226,6 @@ class _Work:
             self.done.set_result(None)
         else:
             self.done.set_exception(failure)
-
-
-def batched_statements(units: Sequence[Sequence[Statement]]) -> list[tuple[str, list[Any]]]:
-    """The statements of several units as (statement, rows) runs, one run per statement where
-    that keeps every unit's own order (a token after the grant it refers to); otherwise each
-    statement alone, in order."""
-    order: dict[str, int] = {}
-    for statements in units:
-        for sql, _ in statements:
-            order.setdefault(sql, len(order))
-    runs: dict[str, list[Any]] = {sql: [] for sql in order}
-    in_order = True
-    for statements in units:
-        last = -1
-        for sql, args in statements:
-            rank = order[sql]
-            in_order = in_order and rank >= last
-            last = rank
-            runs[sql].append(args)
-    if in_order:
-        return list(runs.items())
-    return [(sql, [args]) for statements in units for sql, args in statements]
 
 
 class _GroupCommit:

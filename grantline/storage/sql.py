@@ -36,6 +36,7 @@ from grantline.models import (
 from grantline.storage import StorageUnavailable
 from grantline.storage.audit import SqlAuditLog, canonical_json
 from grantline.storage.limits import SqlLimits
+from grantline.storage.statements import Statement, batched_statements
 
 __all__ = ["SQLiteStore", "SQLiteTransaction", "SqlTransaction", "connect_sqlite"]
 
@@ -691,30 +692,116 @@ class _Checkpointer:
         self._thread.join()
 
 
+class _Entry:
+    """What one unit put in a batch: the inserts it held back, its events, and the future it
+    waits on (one per unit: a unit whose task is cancelled drops only its own)."""
+
+    __slots__ = ("events", "failure", "inserts", "waiter")
+
+    def __init__(
+        self, inserts: list[Statement], events: list[AuditEvent], waiter: asyncio.Future[None]
+    ) -> None:
+        self.inserts = inserts
+        self.events = events
+        self.waiter = waiter
+        #: Set when the unit's own rows were refused at COMMIT time.
+        self.failure: BaseException | None = None
+
+    def settle(self, failure: BaseException | None) -> None:
+        failure = self.failure or failure
+        if self.waiter.done():
+            return
+        if failure is None:
+            self.waiter.set_result(None)
+        else:
+            self.waiter.set_exception(failure)
+
+
+#: What a row of its own can make SQLite refuse; the unit that wrote it fails, not its batch.
+_ROW_ERRORS = (sqlite3.IntegrityError, sqlite3.InterfaceError, sqlite3.DataError)
+
+
 class _Batch:
     """One open SQLite transaction and the units of work it holds until COMMIT."""
 
-    __slots__ = ("events", "waiters")
+    __slots__ = ("entries",)
 
     def __init__(self) -> None:
-        self.events: list[AuditEvent] = []
-        #: One future per unit waiting for the COMMIT: a unit whose task is cancelled drops
-        #: only its own (a shared future would be cancelled for every unit).
-        self.waiters: list[asyncio.Future[None]] = []
+        self.entries: list[_Entry] = []
+
+    def write_held_back(self, conn: sqlite3.Connection) -> list[AuditEvent]:
+        """The inserts units held back, one ``executemany`` per statement; a refused row
+        fails its own unit only. The events of the units still standing, in order."""
+        held = [entry for entry in self.entries if entry.inserts]
+        if held:
+            conn.execute("SAVEPOINT held")
+            try:
+                for sql, rows in batched_statements([entry.inserts for entry in held]):
+                    conn.executemany(sql, rows)
+            except _ROW_ERRORS:
+                conn.execute("ROLLBACK TO held")
+                for entry in held:
+                    conn.execute("SAVEPOINT unit")
+                    try:
+                        for sql, args in entry.inserts:
+                            conn.execute(sql, args)
+                    except _ROW_ERRORS as exc:
+                        conn.execute("ROLLBACK TO unit")
+                        entry.failure = exc
+                    conn.execute("RELEASE unit")
+            conn.execute("RELEASE held")
+        return [e for entry in self.entries if entry.failure is None for e in entry.events]
 
     def settle(self, failure: BaseException | None) -> None:
-        for waiter in self.waiters:
-            if waiter.done():
-                continue
-            if failure is None:
-                waiter.set_result(None)
-            else:
-                waiter.set_exception(failure)
+        for entry in self.entries:
+            entry.settle(failure)
+
+
+class _UnitTransaction(SQLiteTransaction):
+    """A unit's statements. Inserts are held back while nothing else has run, so a unit that
+    only inserts (a pushed request and its event) takes no lock and runs no statement of its
+    own: its rows go in with the batch's. The first other statement enters the batch, in a
+    SAVEPOINT, and sends what was held back first."""
+
+    __slots__ = ("_held", "_unit")
+
+    def __init__(self, conn: sqlite3.Connection, unit: _Unit) -> None:
+        super().__init__(conn)
+        self._unit = unit
+        #: None once the unit has entered the batch.
+        self._held: list[Statement] | None = []
+
+    async def _one(self, sql: str, args: Sequence[Any]) -> Any:
+        if self._held is not None:
+            await self._unit._enter()
+        return self._conn.execute(sql, args).fetchone()
+
+    async def _all(self, sql: str, args: Sequence[Any] = ()) -> list[Any]:
+        if self._held is not None:
+            await self._unit._enter()
+        return self._conn.execute(sql, args).fetchall()
+
+    async def _run(self, sql: str, args: Sequence[Any]) -> int:
+        if self._held is not None:
+            await self._unit._enter()
+        return self._conn.execute(sql, args).rowcount
+
+    async def _run_many(self, sql: str, rows: Sequence[Sequence[Any]]) -> None:
+        if self._held is not None:
+            await self._unit._enter()
+        self._conn.executemany(sql, rows)
+
+    async def _insert(self, sql: str, args: Sequence[Any]) -> None:
+        if self._held is not None:
+            self._held.append((sql, args))
+        else:
+            self._conn.execute(sql, args)
 
 
 class _Unit:
-    """``SQLiteStore.transaction()``: a unit of work in a SAVEPOINT of the open batch. A class
-    rather than a generator-based context manager: it is entered on every write request."""
+    """``SQLiteStore.transaction()``: a unit of work, in a SAVEPOINT of the open batch from its
+    first statement that is not a plain insert. A class rather than a generator-based context
+    manager: it is entered on every write request."""
 
     __slots__ = ("_batch", "_store", "_tx")
 
@@ -722,21 +809,49 @@ class _Unit:
         self._store = store
 
     async def __aenter__(self) -> SQLiteTransaction:
+        self._tx = _UnitTransaction(self._store._conn, self)
+        return self._tx
+
+    async def _enter(self) -> None:
+        """Take the store's lock and a SAVEPOINT in the open batch (one is begun if none is),
+        held until the unit ends."""
         store = self._store
+        conn = store._conn
+        held = self._tx._held or []
         await store._lock.acquire()
         try:
             self._batch = store._batch or await store._begin()
-            store._conn.execute("SAVEPOINT unit")
+            conn.execute("SAVEPOINT unit")
+            try:
+                for sql, args in held:
+                    conn.execute(sql, args)
+            except BaseException:
+                conn.execute("ROLLBACK TO unit")
+                conn.execute("RELEASE unit")
+                raise
         except BaseException:
             store._lock.release()
             raise
-        self._tx = SQLiteTransaction(store._conn)
-        return self._tx
+        self._tx._held = None
 
     async def __aexit__(
         self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: Any
     ) -> None:
+        tx = self._tx
         store = self._store
+        loop = asyncio.get_running_loop()
+        if tx._held is not None:
+            # Never entered the batch (or failed to): nothing of it has run yet.
+            if exc_type is not None or not (tx._held or tx._pending):
+                return
+            batch = store._batch
+            if batch is None:
+                async with store._lock:
+                    batch = store._batch or await store._begin()
+            entry = _Entry(tx._held, tx._pending, loop.create_future())
+            batch.entries.append(entry)
+            await entry.waiter
+            return
         conn = store._conn
         try:
             if exc_type is not None:
@@ -744,13 +859,11 @@ class _Unit:
                 conn.execute("RELEASE unit")
                 return
             conn.execute("RELEASE unit")
-            batch = self._batch
-            batch.events += self._tx._pending
-            committed: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-            batch.waiters.append(committed)
+            entry = _Entry([], tx._pending, loop.create_future())
+            self._batch.entries.append(entry)
         finally:
             store._lock.release()
-        await committed
+        await entry.waiter
 
 
 class _Reads:
@@ -837,9 +950,10 @@ class SQLiteStore:
             self._batch = None
             conn = self._conn
             try:
-                if batch.events:
+                events = batch.write_held_back(conn)
+                if events:
                     sealer = SQLiteTransaction(conn)
-                    sealer._pending = batch.events
+                    sealer._pending = events
                     await sealer.seal_audit()
                 conn.execute("COMMIT")
             except BaseException as exc:

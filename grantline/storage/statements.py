@@ -6,7 +6,10 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-__all__ = ["SqlStatements"]
+__all__ = ["SqlStatements", "Statement", "batched_statements"]
+
+#: A statement and its arguments, held back to be sent with others.
+Statement = tuple[str, Sequence[Any]]
 
 
 class SqlStatements:
@@ -32,3 +35,25 @@ class SqlStatements:
         """Execute one statement once per row of arguments."""
         for args in rows:
             await self._run(sql, args)
+
+
+def batched_statements(units: Sequence[Sequence[Statement]]) -> list[tuple[str, list[Any]]]:
+    """The statements of several units as (statement, rows) runs, one run per statement where
+    that keeps every unit's own order (a token after the grant it refers to); otherwise each
+    statement alone, in order."""
+    order: dict[str, int] = {}
+    for statements in units:
+        for sql, _ in statements:
+            order.setdefault(sql, len(order))
+    runs: dict[str, list[Any]] = {sql: [] for sql in order}
+    in_order = True
+    for statements in units:
+        last = -1
+        for sql, args in statements:
+            rank = order[sql]
+            in_order = in_order and rank >= last
+            last = rank
+            runs[sql].append(args)
+    if in_order:
+        return list(runs.items())
+    return [(sql, [args]) for statements in units for sql, args in statements]

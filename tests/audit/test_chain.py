@@ -9,6 +9,8 @@ import json
 from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 import grantline.audit.chain as chain
 from grantline.audit.chain import (
@@ -17,6 +19,7 @@ from grantline.audit.chain import (
     LANES,
     ChainEntry,
     body_digest,
+    encode_header,
     heads_root,
     lane_of,
     link,
@@ -318,3 +321,27 @@ def test_a_missing_lane_changes_the_root() -> None:
 def test_the_format_name_is_part_of_the_root(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(chain, "FORMAT", "grantline-audit-v2")
     assert heads_root(HEADS) != HEADS_ROOT
+
+
+_TEXT = st.one_of(st.none(), st.text(), st.sampled_from(["agent", "é", "\x00\x1f\x7f", "\ud800"]))
+
+
+@settings(max_examples=500, deadline=None)
+@given(
+    prev=st.text(),
+    lane=st.integers(0, LANES - 1),
+    position=st.integers(min_value=0, max_value=2**70),
+    kind=st.text(),
+    at=st.integers(min_value=-(2**70), max_value=2**70),
+    ids=st.tuples(_TEXT, _TEXT, _TEXT, _TEXT),
+)
+def test_the_header_encoding_is_the_standard_librarys_whatever_the_text(
+    prev: str, lane: int, position: int, kind: str, at: int, ids: tuple[Any, ...]
+) -> None:
+    entry = ChainEntry(lane, position, kind, at, *ids, body_sha256="b" * 64)
+    expected = json.dumps(
+        [FORMAT, prev, lane, position, kind, at, *ids, "b" * 64],
+        separators=(",", ":"),
+        ensure_ascii=True,
+    )
+    assert encode_header(prev, entry) == expected.encode("ascii")

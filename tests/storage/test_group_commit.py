@@ -189,3 +189,60 @@ async def test_the_checkpoint_thread_ends_with_its_store_however_it_is_closed(
         await asyncio.sleep(0.05)
     assert checkpointers() == before
     closed_by_hand._read_conn.close()
+
+
+def _trace(store: SQLiteStore) -> list[str]:
+    statements: list[str] = []
+    store._conn.set_trace_callback(statements.append)
+    return statements
+
+
+async def test_units_that_only_insert_run_no_statement_of_their_own(db_path: Path) -> None:
+    store = SQLiteStore(str(db_path))
+    statements = _trace(store)
+    await asyncio.gather(*(_write(store, n) for n in range(20)))
+    # Their rows went in with the batch's: one savepoint for all of them, none per unit.
+    assert sum(s.startswith("SAVEPOINT") for s in statements) == 1
+    assert sum(s.startswith("INSERT INTO sessions") for s in statements) == 20
+    assert _committed_sessions(db_path) == {f"s{n}" for n in range(20)}
+    await store.close()
+
+
+async def test_a_row_sqlite_refuses_at_commit_fails_its_own_unit_only(db_path: Path) -> None:
+    store = SQLiteStore(str(db_path))
+    await _write(store, 2)
+    # s2 again: its held-back insert is refused when the batch writes it; the batch's rows
+    # are then written unit by unit and only the duplicate fails, with SQLite's own error.
+    results = await asyncio.gather(
+        _write(store, 1), _write(store, 2), _write(store, 3), return_exceptions=True
+    )
+    assert results[0] is None and results[2] is None
+    assert isinstance(results[1], sqlite3.IntegrityError)
+    assert _committed_sessions(db_path) == {"s1", "s2", "s3"}
+    async with store.reader() as tx:
+        logged = [e.data["n"] for e in await tx.tail(10) if e.type == "user.login_succeeded"]
+        report = await verify_chain(tx)
+    assert report.ok, report.problems
+    # The refused unit's event went with its row: s2's one event is the first write's.
+    assert sorted(logged) == [1, 2, 3]
+    await store.close()
+
+
+async def test_a_unit_that_reads_sends_its_held_back_inserts_first(db_path: Path) -> None:
+    store = SQLiteStore(str(db_path))
+    async with store.transaction() as tx:
+        await tx.add_session(_session(1))
+        assert await tx.get_session("s1", 0) is not None
+        await tx.add_session(_session(2))  # once in the batch, inserts run at once
+        assert await tx.get_session("s2", 0) is not None
+    assert _committed_sessions(db_path) == {"s1", "s2"}
+    with pytest.raises(sqlite3.IntegrityError):
+        async with store.transaction() as tx:
+            await tx.add_session(_session(3))
+            await tx.add_session(_session(1))  # taken: refused when the unit enters the batch
+            await tx.get_session("s3", 0)
+    assert _committed_sessions(db_path) == {"s1", "s2"}
+    # The store is usable afterwards: the lock was given back.
+    await _write(store, 4)
+    assert _committed_sessions(db_path) == {"s1", "s2", "s4"}
+    await store.close()

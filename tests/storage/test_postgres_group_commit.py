@@ -14,7 +14,8 @@ from grantline.audit import event
 from grantline.audit.verify import verify_chain
 from grantline.models import Session
 from grantline.storage import StorageUnavailable
-from grantline.storage.postgres import PostgresStore, SharedRead, batched_statements
+from grantline.storage.postgres import PostgresStore, SharedRead
+from grantline.storage.statements import batched_statements
 from tests.storage.conftest import _empty_tables
 
 
