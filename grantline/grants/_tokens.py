@@ -15,8 +15,8 @@ from grantline.protocol.rar import check_details_subset, parse_authorization_det
 from grantline.protocol.resource import parse_resources
 from grantline.protocol.scope import check_scope_subset, parse_scope
 from grantline.storage import Transaction
-from grantline.tokens.digest import new_secret
 from grantline.tokens.jwt import sign_access_token
+from grantline.tokens.ordered import new_refresh_token, refresh_token_id
 
 __all__ = [
     "Issued",
@@ -120,9 +120,9 @@ async def mint_tokens(
     access = await sign_access_token(
         tx, settings.access_token_signing_alg, claims, now, secret=settings.secret_key
     )
-    refresh = new_secret()
+    refresh = new_refresh_token()
     access_digest = ctx.digester.digest("access_token", access)
-    refresh_digest = ctx.digester.digest("refresh_token", refresh)
+    refresh_digest = refresh_token_id(ctx.digester, refresh)
     await tx.add_token(
         Token(
             token_digest=access_digest,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -9,8 +10,9 @@ import pytest
 
 from grantline.models import AuditEvent
 from grantline.storage.sql import SQLiteStore
+from grantline.tokens.digest import Digester
 from tests.conftest import add_client
-from tests.helpers import CLIENT_SECRET, Agent
+from tests.helpers import CLIENT_SECRET, Agent, as_issued_before_time_ordered_ids
 
 INACTIVE = {"active": False}
 
@@ -88,6 +90,18 @@ async def test_revoking_a_refresh_token_revokes_the_whole_grant(
     async with store.reader() as tx:
         grant = await tx.get_grant(str(event.grant_id))
     assert grant is not None and grant.revoked_at is not None
+
+
+async def test_a_refresh_token_issued_before_time_ordered_ids_is_found_and_revoked(
+    agent: Agent, store: SQLiteStore, digester: Digester, db_path: Path
+) -> None:
+    tokens = await issue(agent)
+    old = as_issued_before_time_ordered_ids(db_path, digester, tokens["refresh_token"])
+    assert (await introspect(agent, old))["active"] is True
+    assert (await revoke(agent.http, old)).status_code == 200
+    assert await introspect(agent, tokens["access_token"]) == INACTIVE
+    assert (await refresh(agent, old)).json()["error"] == "invalid_grant"
+    assert len(await events(store, "grant.revoked")) == 1
 
 
 async def test_revoking_a_refresh_token_leaves_other_grants_alone(agent: Agent) -> None:
