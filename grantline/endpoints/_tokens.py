@@ -7,7 +7,7 @@ from typing import Literal
 from grantline.context import Context
 from grantline.models import Token
 from grantline.storage import TokenStore
-from grantline.tokens.ordered import refresh_token_id
+from grantline.tokens.ordered import access_token_id, refresh_token_id
 
 __all__ = ["find_token"]
 
@@ -24,7 +24,7 @@ async def find_token(
         if kind == "refresh_token":
             digest = refresh_token_id(ctx.digester, value)
         else:
-            digest = ctx.digester.digest(kind, value)
+            digest = access_token_id(ctx.digester, value)
         token = await tokens.get_token(digest)
         if token is not None and token.kind == kind:
             return token

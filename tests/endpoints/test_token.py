@@ -9,7 +9,7 @@ import pytest
 
 from grantline.storage.sql import SQLiteStore
 from grantline.tokens.digest import Digester, new_secret
-from grantline.tokens.ordered import TIME_DIGITS
+from grantline.tokens.ordered import TIME_DIGITS, access_token_id
 from tests.conftest import add_client
 from tests.helpers import (
     CLIENT_SECRET,
@@ -61,7 +61,7 @@ async def test_code_replay_is_refused_and_revokes_what_the_code_produced(
     assert replay.json()["error"] == "invalid_grant"
     assert (await trail(store))[-1] == "code.replayed"
     async with store.reader() as tx:
-        access = await tx.get_token(digester.digest("access_token", first["access_token"]))
+        access = await tx.get_token(access_token_id(digester, first["access_token"]))
     assert access is not None and access.revoked_at is not None
     refreshed = await agent.token(
         {"grant_type": "refresh_token", "refresh_token": first["refresh_token"]}
