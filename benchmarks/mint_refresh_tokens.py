@@ -9,7 +9,8 @@ import sys
 import time
 
 from grantline.instance import Instance
-from grantline.tokens.digest import Digester, new_secret
+from grantline.tokens.digest import Digester
+from grantline.tokens.ordered import new_refresh_token, refresh_token_id
 
 
 def main() -> None:
@@ -18,14 +19,14 @@ def main() -> None:
     settings = instance.settings()
     digester = Digester(settings.secret_key)
     now = int(time.time())
-    tokens = [new_secret() for _ in range(n)]
+    tokens = [new_refresh_token() for _ in range(n)]
     grant_ids = [f"bench-grant-{secrets.token_hex(8)}" for _ in range(n)]
     grants = [
         (grant_id, "bench", "bench-user", '["inbox.read"]', f"request-{grant_id}", now)
         for grant_id in grant_ids
     ]
     rows = [
-        (digester.digest("refresh_token", token), grant_id, now, now + 86400)
+        (refresh_token_id(digester, token), grant_id, now, now + 86400)
         for token, grant_id in zip(tokens, grant_ids, strict=True)
     ]
     grant_sql = (

@@ -14,6 +14,8 @@ import httpx
 from grantline.instance import detail_types_from_config, example_config
 from grantline.protocol.pkce import s256_challenge
 from grantline.settings import AuthorizationDetailType
+from grantline.tokens.digest import Digester, new_secret
+from grantline.tokens.ordered import refresh_token_id
 
 ISSUER = "http://127.0.0.1:8000"
 REDIRECT_URI = "https://agent.example/callback"
@@ -159,3 +161,20 @@ def database_bytes(db_path: object) -> bytes:
     main = Path(str(db_path))
     wal = Path(f"{main}-wal")
     return main.read_bytes() + (wal.read_bytes() if wal.exists() else b"")
+
+
+def as_issued_before_time_ordered_ids(
+    db_path: object, digester: Digester, refresh_token: str
+) -> str:
+    """Rewrites a stored refresh token into one an earlier version issued (a plain keyed
+    digest of 256 random bits, no time part); returns the value that now refreshes it."""
+    import sqlite3
+
+    old = new_secret()
+    with sqlite3.connect(str(db_path)) as db:
+        changed = db.execute(
+            "UPDATE tokens SET token_digest = ? WHERE token_digest = ?",
+            (digester.digest("refresh_token", old), refresh_token_id(digester, refresh_token)),
+        ).rowcount
+    assert changed == 1
+    return old

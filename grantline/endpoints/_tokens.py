@@ -7,6 +7,7 @@ from typing import Literal
 from grantline.context import Context
 from grantline.models import Token
 from grantline.storage import TokenStore
+from grantline.tokens.ordered import access_token_id, refresh_token_id
 
 __all__ = ["find_token"]
 
@@ -20,7 +21,11 @@ async def find_token(
     server "extend its search across all of its supported token types" when it misses."""
     order = sorted(_KINDS, key=lambda kind: kind != hint)
     for kind in order:
-        token = await tokens.get_token(ctx.digester.digest(kind, value))
+        if kind == "refresh_token":
+            digest = refresh_token_id(ctx.digester, value)
+        else:
+            digest = access_token_id(ctx.digester, value)
+        token = await tokens.get_token(digest)
         if token is not None and token.kind == kind:
             return token
     return None

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import secrets
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -15,8 +14,13 @@ from grantline.protocol.rar import check_details_subset, parse_authorization_det
 from grantline.protocol.resource import parse_resources
 from grantline.protocol.scope import check_scope_subset, parse_scope
 from grantline.storage import Transaction
-from grantline.tokens.digest import new_secret
 from grantline.tokens.jwt import sign_access_token
+from grantline.tokens.ordered import (
+    access_token_id,
+    new_jti,
+    new_refresh_token,
+    refresh_token_id,
+)
 
 __all__ = [
     "Issued",
@@ -101,7 +105,7 @@ async def mint_tokens(
     and, for public clients, so is the refresh token (RFC 9449 section 5)."""
     settings = ctx.settings
     audience = shape.resources or (settings.default_audience,)
-    jti = secrets.token_urlsafe(16)
+    jti = new_jti()
     claims: dict[str, Any] = {
         "iss": settings.issuer,
         "sub": grant.user_id,
@@ -120,9 +124,9 @@ async def mint_tokens(
     access = await sign_access_token(
         tx, settings.access_token_signing_alg, claims, now, secret=settings.secret_key
     )
-    refresh = new_secret()
-    access_digest = ctx.digester.digest("access_token", access)
-    refresh_digest = ctx.digester.digest("refresh_token", refresh)
+    refresh = new_refresh_token()
+    access_digest = access_token_id(ctx.digester, access)
+    refresh_digest = refresh_token_id(ctx.digester, refresh)
     await tx.add_token(
         Token(
             token_digest=access_digest,

@@ -16,6 +16,7 @@ from grantline.grants._tokens import (
     token_event,
 )
 from grantline.storage import Transaction
+from grantline.tokens.ordered import refresh_token_id
 
 __all__ = ["refresh"]
 
@@ -25,7 +26,7 @@ async def refresh(ctx: Context, request: TokenRequest) -> dict[str, Any]:
     presented = request.params.get("refresh_token")
     if presented is None:
         raise InvalidRequest("refresh_token is required.")
-    digest = ctx.digester.digest("refresh_token", presented)
+    digest = refresh_token_id(ctx.digester, presented)
     now = ctx.clock()
     async with ctx.store.transaction() as tx:
         outcome = await _refresh(ctx, tx, request, digest, now)

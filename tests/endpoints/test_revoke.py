@@ -2,6 +2,11 @@
 
 from __future__ import annotations
 
+import base64
+import json
+import secrets
+from dataclasses import replace
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -9,8 +14,11 @@ import pytest
 
 from grantline.models import AuditEvent
 from grantline.storage.sql import SQLiteStore
-from tests.conftest import add_client
-from tests.helpers import CLIENT_SECRET, Agent
+from grantline.tokens.digest import Digester
+from grantline.tokens.jwt import sign_access_token
+from grantline.tokens.ordered import TIME_DIGITS, access_token_id
+from tests.conftest import SECRET_KEY, add_client
+from tests.helpers import CLIENT_SECRET, Agent, FrozenClock, as_issued_before_time_ordered_ids
 
 INACTIVE = {"active": False}
 
@@ -41,6 +49,14 @@ async def introspect(agent: Agent, token: str) -> dict[str, Any]:
 
 async def refresh(agent: Agent, token: str) -> httpx.Response:
     return await agent.token({"grant_type": "refresh_token", "refresh_token": token})
+
+
+def claims_of(access_token: str) -> dict[str, Any]:
+    payload = access_token.split(".")[1]
+    claims: dict[str, Any] = json.loads(
+        base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4))
+    )
+    return claims
 
 
 async def events(store: SQLiteStore, type_: str) -> list[AuditEvent]:
@@ -88,6 +104,49 @@ async def test_revoking_a_refresh_token_revokes_the_whole_grant(
     async with store.reader() as tx:
         grant = await tx.get_grant(str(event.grant_id))
     assert grant is not None and grant.revoked_at is not None
+
+
+async def test_a_refresh_token_issued_before_time_ordered_ids_is_found_and_revoked(
+    agent: Agent, store: SQLiteStore, digester: Digester, db_path: Path
+) -> None:
+    tokens = await issue(agent)
+    old = as_issued_before_time_ordered_ids(db_path, digester, tokens["refresh_token"])
+    assert (await introspect(agent, old))["active"] is True
+    assert (await revoke(agent.http, old)).status_code == 200
+    assert await introspect(agent, tokens["access_token"]) == INACTIVE
+    assert (await refresh(agent, old)).json()["error"] == "invalid_grant"
+    assert len(await events(store, "grant.revoked")) == 1
+
+
+async def test_an_access_token_issued_before_time_ordered_ids_is_found_and_revoked(
+    agent: Agent, store: SQLiteStore, digester: Digester, clock: FrozenClock
+) -> None:
+    tokens = await issue(agent)
+    async with store.reader() as tx:
+        row = await tx.get_token(access_token_id(digester, tokens["access_token"]))
+    assert row is not None
+    # What an earlier version issued: a jti of 128 random bits alone, stored by plain digest.
+    jti = secrets.token_urlsafe(16)
+    claims = {**claims_of(tokens["access_token"]), "jti": jti}
+    async with store.transaction() as tx:
+        old = await sign_access_token(tx, "ES256", claims, clock(), secret=SECRET_KEY)
+        await tx.add_token(replace(row, token_digest=digester.digest("access_token", old), jti=jti))
+    assert (await introspect(agent, old))["active"] is True
+    assert (await revoke(agent.http, old)).status_code == 200
+    assert await introspect(agent, old) == INACTIVE
+    assert (await introspect(agent, tokens["access_token"]))["active"] is True
+
+
+async def test_an_access_token_with_an_altered_jti_is_unknown(agent: Agent) -> None:
+    tokens = await issue(agent)
+    header, _, signature = tokens["access_token"].split(".")
+    claims = claims_of(tokens["access_token"])
+    claims["jti"] = "0" * TIME_DIGITS + claims["jti"][TIME_DIGITS:]
+    forged_payload = base64.urlsafe_b64encode(json.dumps(claims).encode()).rstrip(b"=")
+    forged = f"{header}.{forged_payload.decode()}.{signature}"
+    assert await introspect(agent, forged) == INACTIVE
+    assert (await revoke(agent.http, forged)).status_code == 200
+    assert (await introspect(agent, tokens["access_token"]))["active"] is True
 
 
 async def test_revoking_a_refresh_token_leaves_other_grants_alone(agent: Agent) -> None:
