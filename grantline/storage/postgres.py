@@ -27,7 +27,7 @@ import asyncpg
 from grantline.models import AuditEvent
 from grantline.storage import StorageUnavailable
 from grantline.storage.sql import SqlTransaction
-from grantline.storage.statements import Statement, batched_statements
+from grantline.storage.statements import HeldUnit, Statement, batched_statements
 
 __all__ = ["PostgresStore", "PostgresTransaction", "SharedRead", "to_dollar_params"]
 
@@ -206,28 +206,6 @@ class _Unit:
             raise _unavailable(exc) from exc
 
 
-class _Work:
-    """What one unit handed to the group commit, and who waits for its COMMIT."""
-
-    __slots__ = ("done", "events", "inserts")
-
-    def __init__(
-        self, inserts: list[Statement], events: list[AuditEvent], done: asyncio.Future[None]
-    ) -> None:
-        self.inserts = inserts
-        self.events = events
-        self.done = done
-
-    def settle(self, failure: BaseException | None) -> None:
-        # A waiter whose request was cancelled has gone; its rows are committed all the same.
-        if self.done.done():
-            return
-        if failure is None:
-            self.done.set_result(None)
-        else:
-            self.done.set_exception(failure)
-
-
 class _GroupCommit:
     """The units that were ready together, written in one transaction.
 
@@ -241,19 +219,19 @@ class _GroupCommit:
 
     def __init__(self, store: PostgresStore) -> None:
         self._store = store
-        self._queue: list[_Work] = []
+        self._queue: list[HeldUnit] = []
         self._draining = False
         self._task: asyncio.Task[None] | None = None
 
     async def submit(self, inserts: list[Statement], events: list[AuditEvent]) -> None:
         loop = asyncio.get_running_loop()
-        work = _Work(inserts, events, loop.create_future())
+        work = HeldUnit(inserts, events, loop.create_future())
         self._queue.append(work)
         if not self._draining:
             self._draining = True
             # Runs after everything already ready: those units join this batch.
             self._task = loop.create_task(self._drain())
-        await work.done
+        await work.waiter
 
     async def _drain(self) -> None:
         try:
@@ -266,7 +244,7 @@ class _GroupCommit:
                 work.settle(StorageUnavailable("the store is closing"))
             self._queue = []
 
-    async def _commit(self, batch: list[_Work]) -> None:
+    async def _commit(self, batch: list[HeldUnit]) -> None:
         try:
             await self._write(batch)
         except _UNAVAILABLE as exc:
@@ -287,7 +265,7 @@ class _GroupCommit:
             for work in batch:
                 work.settle(None)
 
-    async def _write(self, batch: list[_Work]) -> None:
+    async def _write(self, batch: list[HeldUnit]) -> None:
         pool = await self._store._get_pool()
         async with pool.acquire() as conn, conn.transaction():
             tx = PostgresTransaction(conn)

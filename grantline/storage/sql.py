@@ -36,7 +36,7 @@ from grantline.models import (
 from grantline.storage import StorageUnavailable
 from grantline.storage.audit import SqlAuditLog, canonical_json
 from grantline.storage.limits import SqlLimits
-from grantline.storage.statements import Statement, batched_statements
+from grantline.storage.statements import HeldUnit, Statement, batched_statements
 
 __all__ = ["SQLiteStore", "SQLiteTransaction", "SqlTransaction", "connect_sqlite"]
 
@@ -692,31 +692,6 @@ class _Checkpointer:
         self._thread.join()
 
 
-class _Entry:
-    """What one unit put in a batch: the inserts it held back, its events, and the future it
-    waits on (one per unit: a unit whose task is cancelled drops only its own)."""
-
-    __slots__ = ("events", "failure", "inserts", "waiter")
-
-    def __init__(
-        self, inserts: list[Statement], events: list[AuditEvent], waiter: asyncio.Future[None]
-    ) -> None:
-        self.inserts = inserts
-        self.events = events
-        self.waiter = waiter
-        #: Set when the unit's own rows were refused at COMMIT time.
-        self.failure: BaseException | None = None
-
-    def settle(self, failure: BaseException | None) -> None:
-        failure = self.failure or failure
-        if self.waiter.done():
-            return
-        if failure is None:
-            self.waiter.set_result(None)
-        else:
-            self.waiter.set_exception(failure)
-
-
 #: What a row of its own can make SQLite refuse; the unit that wrote it fails, not its batch.
 _ROW_ERRORS = (sqlite3.IntegrityError, sqlite3.InterfaceError, sqlite3.DataError)
 
@@ -727,7 +702,7 @@ class _Batch:
     __slots__ = ("entries",)
 
     def __init__(self) -> None:
-        self.entries: list[_Entry] = []
+        self.entries: list[HeldUnit] = []
 
     def write_held_back(self, conn: sqlite3.Connection) -> list[AuditEvent]:
         """The inserts units held back, one ``executemany`` per statement; a refused row
@@ -848,7 +823,7 @@ class _Unit:
             if batch is None:
                 async with store._lock:
                     batch = store._batch or await store._begin()
-            entry = _Entry(tx._held, tx._pending, loop.create_future())
+            entry = HeldUnit(tx._held, tx._pending, loop.create_future())
             batch.entries.append(entry)
             await entry.waiter
             return
@@ -859,7 +834,7 @@ class _Unit:
                 conn.execute("RELEASE unit")
                 return
             conn.execute("RELEASE unit")
-            entry = _Entry([], tx._pending, loop.create_future())
+            entry = HeldUnit([], tx._pending, loop.create_future())
             self._batch.entries.append(entry)
         finally:
             store._lock.release()

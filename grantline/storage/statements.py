@@ -1,12 +1,16 @@
-"""The three statement primitives every SQL mixin is written against; each database's
-transaction class (``SQLiteTransaction``, ``PostgresTransaction``) implements them."""
+"""The statement primitives every SQL mixin is written against (each database's transaction
+class, ``SQLiteTransaction`` and ``PostgresTransaction``, implements them), and what the two
+group commits share: a unit's held-back rows and how several units' rows go out together."""
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Sequence
 from typing import Any
 
-__all__ = ["SqlStatements", "Statement", "batched_statements"]
+from grantline.models import AuditEvent
+
+__all__ = ["HeldUnit", "SqlStatements", "Statement", "batched_statements"]
 
 #: A statement and its arguments, held back to be sent with others.
 Statement = tuple[str, Sequence[Any]]
@@ -57,3 +61,29 @@ def batched_statements(units: Sequence[Sequence[Statement]]) -> list[tuple[str, 
     if in_order:
         return list(runs.items())
     return [(sql, [args]) for statements in units for sql, args in statements]
+
+
+class HeldUnit:
+    """What one unit put in a group commit: the inserts it held back, its events, and the
+    future it waits on (one per unit: a unit whose task is cancelled drops only its own, and
+    its rows are committed all the same)."""
+
+    __slots__ = ("events", "failure", "inserts", "waiter")
+
+    def __init__(
+        self, inserts: list[Statement], events: list[AuditEvent], waiter: asyncio.Future[None]
+    ) -> None:
+        self.inserts = inserts
+        self.events = events
+        self.waiter = waiter
+        #: Set when the unit's own rows were refused at COMMIT time.
+        self.failure: BaseException | None = None
+
+    def settle(self, failure: BaseException | None) -> None:
+        failure = self.failure or failure
+        if self.waiter.done():
+            return
+        if failure is None:
+            self.waiter.set_result(None)
+        else:
+            self.waiter.set_exception(failure)

@@ -14,7 +14,7 @@ import pytest
 from grantline.audit import event
 from grantline.audit.verify import verify_chain
 from grantline.models import Session
-from grantline.storage import StorageUnavailable
+from grantline.storage import StorageUnavailable, Store
 from grantline.storage.sql import SQLiteStore
 
 
@@ -22,7 +22,7 @@ def _session(n: int) -> Session:
     return Session(session_id=f"s{n}", user_id=f"u{n}", created_at=0, expires_at=10**10)
 
 
-async def _write(store: SQLiteStore, n: int, *, fail: bool = False) -> None:
+async def _write(store: Store, n: int, *, fail: bool = False) -> None:
     async with store.transaction() as tx:
         await tx.add_session(_session(n))
         await tx.append(event("user.login_succeeded", 0, user_id=f"u{n}", n=n))

@@ -12,23 +12,11 @@ import pytest
 
 from grantline.audit import event
 from grantline.audit.verify import verify_chain
-from grantline.models import Session
 from grantline.storage import StorageUnavailable
 from grantline.storage.postgres import PostgresStore, SharedRead
 from grantline.storage.statements import batched_statements
 from tests.storage.conftest import _empty_tables
-
-
-def _session(n: int) -> Session:
-    return Session(session_id=f"s{n}", user_id=f"u{n}", created_at=0, expires_at=10**10)
-
-
-async def _write(store: PostgresStore, n: int, *, fail: bool = False) -> None:
-    async with store.transaction() as tx:
-        await tx.add_session(_session(n))
-        await tx.append(event("user.login_succeeded", 0, user_id=f"u{n}", n=n))
-        if fail:
-            raise ValueError(f"unit {n} fails after writing")
+from tests.storage.test_group_commit import _session, _write
 
 
 @pytest.fixture
