@@ -10,9 +10,9 @@ server a few tens of microseconds of CPU whatever it carries. So a connection is
 when a statement needs one, and a unit of work that only inserts (a pushed request and its
 audit event, say) sends nothing at all: it hands its rows to the process's group commit, which
 writes the rows of every unit that was ready together in one transaction of six round trips
-(benchmarks/README.md, "PostgreSQL"). A unit that reads or updates gets a connection and a
-transaction of its own at its first such statement, as before, and its held-back inserts go
-first on it. Each unit returns only after the COMMIT that holds its rows.
+(benchmarks/README.md, "What changed because of it"). A unit that reads or updates gets a
+connection and a transaction of its own at its first such statement, as before, and its
+held-back inserts go first on it. Each unit returns only after the COMMIT that holds its rows.
 """
 
 from __future__ import annotations
@@ -106,13 +106,13 @@ class _LazyTransaction(PostgresTransaction):
     """A reader's or a unit's statements; the connection is taken at the first statement that
     needs one. A unit's inserts are held back until then (or until its end)."""
 
-    __slots__ = ("_deferred", "_store", "_txn", "_write")
+    __slots__ = ("_held", "_store", "_txn", "_write")
 
     def __init__(self, store: PostgresStore, *, write: bool) -> None:
         super().__init__(None)
         self._store = store
         self._write = write
-        self._deferred: list[Statement] = []
+        self._held: list[Statement] = []
         self._txn: Any = None
 
     async def _connection(self) -> Any:
@@ -124,9 +124,9 @@ class _LazyTransaction(PostgresTransaction):
                     txn = conn.transaction()
                     await txn.start()
                     self._txn = txn
-                    for sql, args in self._deferred:
+                    for sql, args in self._held:
                         await conn.execute(to_dollar_params(sql), *args)
-                    self._deferred.clear()
+                    self._held.clear()
             except BaseException:
                 await pool.release(conn)
                 raise
@@ -151,7 +151,7 @@ class _LazyTransaction(PostgresTransaction):
 
     async def _insert(self, sql: str, args: Sequence[Any]) -> None:
         if self._write and self._conn is None:
-            self._deferred.append((sql, args))
+            self._held.append((sql, args))
         else:
             await self._run(sql, args)
 
@@ -165,8 +165,8 @@ class _LazyTransaction(PostgresTransaction):
         """End the unit: commit (its events sealed first) or roll back its own transaction,
         or hand what it held back to the group commit."""
         if self._conn is None:
-            if failure is None and (self._deferred or self._pending):
-                await self._store._group.submit(self._deferred, self._pending)
+            if failure is None and (self._held or self._pending):
+                await self._store._group.submit(self._held, self._pending)
             return
         try:
             if self._write:
